@@ -1,0 +1,94 @@
+"""Fixtures for the limits tests: every test body runs against each backend."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from limits import Limits, LimitsBackend, MemoryLimits, RedisLimits, Subject
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+UTC = ZoneInfo("UTC")
+
+
+@dataclass
+class Harness:
+    """Builds backends of one kind for a test and can wipe their state like a Redis restart."""
+
+    kind: str
+    namespace: str
+    made: list[LimitsBackend] = field(default_factory=list)
+    clients: list[Redis] = field(default_factory=list)
+
+    def make(self, **kwargs: Any) -> LimitsBackend:
+        """A backend of this kind; Redis ones of one test share the test's namespace."""
+        backend: LimitsBackend
+        if self.kind == "memory":
+            backend = MemoryLimits(**kwargs)
+        else:
+            client = Redis.from_url(REDIS_URL)
+            self.clients.append(client)
+            backend = RedisLimits(client, namespace=self.namespace, owns_client=False, **kwargs)
+        self.made.append(backend)
+        return backend
+
+    async def wipe(self) -> None:
+        """Lose every counter, lease and marker (FLUSHDB for this namespace)."""
+        if self.kind == "memory":
+            for backend in self.made:
+                await backend.close()
+            return
+        client = Redis.from_url(REDIS_URL)
+        try:
+            keys = [k async for k in client.scan_iter(match=f"{self.namespace}:*", count=1000)]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+
+@pytest_asyncio.fixture(params=["memory", "redis"])
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """One harness per backend kind, with a unique Redis namespace cleaned up afterwards."""
+    h = Harness(kind=request.param, namespace=f"nzgw-test-{uuid.uuid4().hex}")
+    try:
+        yield h
+    finally:
+        if h.kind == "redis":
+            await h.wipe()
+        for client in h.clients:
+            await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def backend(harness: Harness) -> LimitsBackend:
+    """A backend with the default settings (UTC, lease ttl 900 s)."""
+    return harness.make()
+
+
+SubjectFactory = Callable[..., Subject]
+
+
+def _subject(
+    key: Limits | None = None,
+    tenant: Limits | None = None,
+    *,
+    tenant_id: str = "t1",
+    key_id: str = "k1",
+) -> Subject:
+    return Subject(tenant_id=tenant_id, key_id=key_id, tenant=tenant or Limits(),
+                   key=key or Limits())
+
+
+@pytest.fixture
+def make_subject() -> SubjectFactory:
+    """Builds a subject: ``make_subject(key_limits, tenant_limits, tenant_id=, key_id=)``."""
+    return _subject
