@@ -1,0 +1,87 @@
+"""The Redis backend fails closed and survives a script cache flush."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from conftest import REDIS_URL
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from limits import Ask, Limits, LimitsUnavailable, RedisLimits, Subject, Usage
+
+pytestmark = pytest.mark.asyncio
+NOW = 1_795_000_000.0
+S = Subject("t1", "k1", Limits(daily_tokens=100), Limits(rpm=5))
+
+
+@pytest_asyncio.fixture
+async def unreachable() -> AsyncIterator[RedisLimits]:
+    # redis-py 8 retries a refused connection 10 times with backoff by default (seconds);
+    # a gateway that fails closed wants few or no retries, as here
+    client = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    backend = RedisLimits(client)
+    yield backend
+    await backend.close()
+
+
+async def test_unreachable_redis_raises(unreachable: RedisLimits) -> None:
+    with pytest.raises(LimitsUnavailable):
+        await unreachable.ping()
+    with pytest.raises(LimitsUnavailable) as info:
+        await unreachable.admit(S, Ask("a", 10, None), now=NOW)
+    assert info.value.__cause__ is not None
+    with pytest.raises(LimitsUnavailable):
+        await unreachable.seed(S, Usage(0, 0, 0), Usage(0, 0, 0))
+    with pytest.raises(LimitsUnavailable):
+        await unreachable.usage(S)
+
+
+async def test_script_flush_is_survived() -> None:
+    client = Redis.from_url(REDIS_URL)
+    backend = RedisLimits(client, namespace="nzgw-test-flush")
+    try:
+        await backend.ping()
+        subject = Subject("t-flush", "k", Limits(), Limits(rpm=1000))
+        assert (await backend.admit(subject, Ask("a", 1, None))).allowed
+        await client.script_flush()
+        admitted = await backend.admit(subject, Ask("b", 1, None))  # NOSCRIPT -> reloaded
+        assert admitted.ticket is not None
+        await backend.settle(admitted.ticket, 2)
+    finally:
+        keys = [k async for k in client.scan_iter(match="nzgw-test-flush:*")]
+        if keys:
+            await client.delete(*keys)
+        await backend.close()
+
+
+async def test_one_round_trip_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = Redis.from_url(REDIS_URL)
+    namespace = "nzgw-test-roundtrip"
+    backend = RedisLimits(client, namespace=namespace)
+    sent: list[object] = []
+    original = client.execute_command
+
+    async def counting(*args: object, **kwargs: object) -> object:
+        sent.append(args[0])
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(client, "execute_command", counting)
+    try:
+        subject = Subject("t-rt", "k", Limits(rpm=100, daily_tokens=10**6), Limits(tpm=10**6))
+        await backend.seed(subject, Usage(0, 0, 0), Usage(0, 0, 0))
+        await backend.admit(subject, Ask("warm", 1, 1))  # loads the script if needed
+        sent.clear()
+        admitted = await backend.admit(subject, Ask("a", 10, 10))
+        assert admitted.ticket is not None
+        await backend.settle(admitted.ticket, 15)
+        assert sent == ["EVALSHA", "EVALSHA"]
+    finally:
+        monkeypatch.undo()
+        keys = [k async for k in client.scan_iter(match=f"{namespace}:*")]
+        if keys:
+            await client.delete(*keys)
+        await backend.close()
