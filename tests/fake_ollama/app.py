@@ -1,0 +1,122 @@
+"""Sanic application: routing table, 404/405, request recording, auth toggle, error shapes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
+
+from sanic import HTTPResponse, Request, Sanic
+
+from . import control, embeddings, management, native, openai_compat
+from .state import Config, State
+from .web import CT_TEXT, ApiError, decode_body, json_response, native_error, openai_error, raw
+
+Handler = Callable[..., Awaitable[HTTPResponse | None]]
+GET, POST, HEAD = "GET", "POST", "HEAD"
+ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+
+
+async def status(request: Request, state: State) -> HTTPResponse:
+    """GET /api/status."""
+    return json_response({"cloud": {"disabled": False, "source": "none"}})
+
+
+ROUTES: dict[str, dict[str, Handler]] = {
+    "/": {GET: management.root, HEAD: management.root},
+    "/api/version": {GET: management.version, HEAD: management.version},
+    "/api/status": {GET: status},
+    "/api/tags": {GET: management.tags, HEAD: management.tags},
+    "/api/show": {POST: management.show},
+    "/api/ps": {GET: management.ps},
+    "/api/generate": {POST: native.generate},
+    "/api/chat": {POST: native.chat},
+    "/api/embed": {POST: embeddings.embed},
+    "/api/embeddings": {POST: embeddings.embeddings},
+    "/api/pull": {POST: management.pull},
+    "/api/push": {POST: management.push},
+    "/api/create": {POST: management.create},
+    "/api/copy": {POST: management.copy},
+    "/api/delete": {"DELETE": management.delete},
+    "/v1/chat/completions": {POST: openai_compat.chat_completions},
+    "/v1/completions": {POST: openai_compat.completions},
+    "/v1/embeddings": {POST: openai_compat.embeddings},
+    "/v1/models": {GET: openai_compat.list_models},
+}
+PARAM_ROUTES: dict[str, dict[str, Handler]] = {
+    "/api/blobs/": {HEAD: management.blob, POST: management.blob},
+    "/v1/models/": {GET: openai_compat.retrieve_model},
+}
+
+
+def resolve(path: str) -> tuple[dict[str, Handler], tuple[str, ...]] | None:
+    """Find the handlers for a path and any path parameter."""
+    if path in ROUTES:
+        return ROUTES[path], ()
+    for prefix, handlers in PARAM_ROUTES.items():
+        rest = path[len(prefix):]
+        if path.startswith(prefix) and rest and "/" not in rest:
+            return handlers, (rest,)
+    return None
+
+
+def record(request: Request, state: State, path: str) -> None:
+    """Remember a request for /_fake/requests."""
+    headers = {k.lower(): ", ".join(request.headers.getall(k)) for k in request.headers}
+    state.requests.append({"method": request.method, "path": path,
+                           "query": request.query_string, "headers": headers,
+                           "body": decode_body(request), "time": time.time()})
+
+
+def authorised(request: Request, state: State) -> bool:
+    """True unless require_token is set and the bearer token does not match."""
+    token = state.config.require_token
+    return not token or request.headers.get("authorization", "") == f"Bearer {token}"
+
+
+async def handle(request: Request, **_: Any) -> HTTPResponse | None:
+    """Single entry point for every request."""
+    state: State = request.app.ctx.state
+    path = unquote(request.path)
+    if path.startswith("/_fake/"):
+        return await control.handle(request, state, path)
+    record(request, state, path)
+    if request.method == "OPTIONS" and request.headers.get("origin"):
+        return raw(b"", 204)
+    if path != "/" and path.endswith("/") and resolve(path.rstrip("/")):
+        target = path.rstrip("/")
+        response = raw(b"", 301 if request.method == GET else 307)
+        response.headers["location"] = target
+        return response
+    if not authorised(request, state):
+        return json_response({"error": "unauthorized"}, 401)
+    found = resolve(path)
+    if found is None:
+        return raw(b"404 page not found", 404, CT_TEXT)
+    handlers, params = found
+    handler = handlers.get(request.method)
+    if handler is None:
+        return raw(b"405 method not allowed", 405, CT_TEXT)
+    try:
+        return await handler(request, state, *params)
+    except ApiError as err:
+        if path.startswith("/v1/"):
+            return openai_error(err.status, err.message, err.content_type)
+        return native_error(err.status, err.message, err.content_type)
+
+
+def create_app(config: Config, name: str = "fake_ollama") -> Sanic[Any, Any]:
+    """Build the Sanic app around a fresh State."""
+    app: Sanic[Any, Any] = Sanic(name)
+    app.config.AUTO_EXTEND = False
+    app.config.RESPONSE_TIMEOUT = 24 * 3600
+    app.config.REQUEST_TIMEOUT = 600
+    app.config.KEEP_ALIVE_TIMEOUT = 120
+    app.config.REQUEST_MAX_SIZE = 1 << 34
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 0.5
+    app.config.NOISY_EXCEPTIONS = False
+    app.ctx.state = State(config)
+    app.add_route(handle, "/", methods=ALL_METHODS, name="root")
+    app.add_route(handle, "/<rest:path>", methods=ALL_METHODS, name="any")
+    return app
