@@ -43,8 +43,17 @@ class KeySpace:
         return [
             f"{p}:{suffix}"
             for p in self.scopes(tenant_id, key_id)
-            for suffix in ("rpm", "tpm", "lease", "resv", "resx", f"d:{day}", f"m:{month}",
-                           "total", "seeded")
+            for suffix in (
+                "rpm",
+                "tpm",
+                "lease",
+                "resv",
+                "resx",
+                f"d:{day}",
+                f"m:{month}",
+                "total",
+                "seeded",
+            )
         ]
 
     def settle(self, tenant_id: str, key_id: str, day: str, month: str) -> list[str]:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from limits.outcome import ADMITTED, DENIED, NEEDS_SEED, limit_args, to_admission
 from limits.policy import Admission, Ask, Subject, Ticket, Usage
-from limits.windows import day_id, month_id
+from limits.windows import window_ids
 
 UTC = ZoneInfo("UTC")
 WINDOW_MS = 60_000
@@ -69,7 +69,8 @@ class MemoryLimits:
 
     def _windows(self, now: float | None) -> tuple[float, int, str, str]:
         t = time.time() if now is None else now
-        return t, int(t * 1000), day_id(t, self._tz), month_id(t, self._tz)
+        day, month = window_ids(t, self._tz)
+        return t, int(t * 1000), day, month
 
     async def admit(self, subject: Subject, ask: Ask, *, now: float | None = None) -> Admission:
         """Check every limit at both scopes and, if all pass, reserve atomically."""
@@ -92,7 +93,7 @@ class MemoryLimits:
         for s, st in enumerate(scopes):
             u = [0] * 6
             st.purge(now)
-            st.rpm = st.rpm[bisect.bisect_right(st.rpm, (now - WINDOW_MS, "\U0010ffff")):]
+            st.rpm = st.rpm[bisect.bisect_right(st.rpm, (now - WINDOW_MS, "\U0010ffff")) :]
             u[0] = len(st.rpm)
             st.tpm = {b: v for b, v in st.tpm.items() if b > sec - 60}
             u[1] = sum(st.tpm.values())
@@ -177,11 +178,12 @@ class MemoryLimits:
         """Release the leases and reservation and charge ``used_tokens``; a repeat is a no-op."""
         if used_tokens < 0:
             raise ValueError("used_tokens must be >= 0")
-        _, now_ms, _, _ = self._windows(now)
+        now_ms = int((time.time() if now is None else now) * 1000)
         scopes = self._pair(ticket.tenant_id, ticket.key_id)
         done = scopes[0].done
-        for rid in [r for r, expiry in done.items() if expiry <= now_ms]:
-            del done[rid]
+        # insertion order is expiry order while the clock runs forward
+        while done and next(iter(done.values())) <= now_ms:
+            del done[next(iter(done))]
         if ticket.request_id in done:
             return
         bucket = ticket.at_ms // 1000
@@ -200,12 +202,16 @@ class MemoryLimits:
     ) -> None:
         """Set unseeded counters to max(existing, given) and mark both scopes seeded."""
         _, _, day, month = self._windows(now)
-        for st, given in zip(self._pair(subject.tenant_id, subject.key_id),
-                             (key_usage, tenant_usage), strict=True):
+        for st, given in zip(
+            self._pair(subject.tenant_id, subject.key_id), (key_usage, tenant_usage), strict=True
+        ):
             if st.seeded:
                 continue
-            for name, value in ((f"d:{day}", given.day), (f"m:{month}", given.month),
-                                ("total", given.total)):
+            for name, value in (
+                (f"d:{day}", given.day),
+                (f"m:{month}", given.month),
+                ("total", given.total),
+            ):
                 st.counters[name] = max(st.counters.get(name, 0), value)
             st.seeded = True
 

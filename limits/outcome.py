@@ -18,7 +18,12 @@ from limits.windows import TOTAL_RETRY_AFTER_S, seconds_to_next_day, seconds_to_
 
 ADMITTED, DENIED, NEEDS_SEED = 1, 0, 2
 LIMIT_NAMES: tuple[LimitName, ...] = (
-    "requests", "tokens", "concurrency", "daily_tokens", "monthly_tokens", "total_tokens"
+    "requests",
+    "tokens",
+    "concurrency",
+    "daily_tokens",
+    "monthly_tokens",
+    "total_tokens",
 )
 SCOPE_NAMES: tuple[ScopeName, ...] = ("key", "tenant")
 BUDGETS: frozenset[LimitName] = frozenset({"daily_tokens", "monthly_tokens", "total_tokens"})
@@ -27,8 +32,12 @@ BUDGETS: frozenset[LimitName] = frozenset({"daily_tokens", "monthly_tokens", "to
 def limit_args(limits: Limits) -> list[int]:
     """The six limits of one scope as integers, -1 for unlimited, in ``LIMIT_NAMES`` order."""
     values = (
-        limits.rpm, limits.tpm, limits.max_concurrent,
-        limits.daily_tokens, limits.monthly_tokens, limits.total_tokens,
+        limits.rpm,
+        limits.tpm,
+        limits.max_concurrent,
+        limits.daily_tokens,
+        limits.monthly_tokens,
+        limits.total_tokens,
     )
     return [-1 if v is None else v for v in values]
 
@@ -52,7 +61,13 @@ def _retry_after(limit: LimitName, retry_ms: int, now: float, tz: ZoneInfo) -> i
 
 
 def to_admission(
-    raw: Sequence[int], subject: Subject, ask: Ask, *, day: str, month: str, now: float,
+    raw: Sequence[int],
+    subject: Subject,
+    ask: Ask,
+    *,
+    day: str,
+    month: str,
+    now: float,
     tz: ZoneInfo,
 ) -> Admission:
     """Build the Admission for ``raw``; ``now`` (seconds) is the clock the budget windows used."""

@@ -16,7 +16,7 @@ from limits.keys import KeySpace
 from limits.outcome import limit_args, to_admission
 from limits.policy import Admission, Ask, Subject, Ticket, Usage
 from limits.protocol import LimitsUnavailable
-from limits.windows import DAY_TTL_S, MONTH_TTL_S, day_id, month_id
+from limits.windows import DAY_TTL_S, MONTH_TTL_S, window_ids
 
 UTC = ZoneInfo("UTC")
 
@@ -74,17 +74,21 @@ class RedisLimits:
 
     def _windows(self, now: float | None) -> tuple[float, str, str]:
         t = time.time() if now is None else now
-        return t, day_id(t, self._tz), month_id(t, self._tz)
+        return t, *window_ids(t, self._tz)
 
     async def admit(self, subject: Subject, ask: Ask, *, now: float | None = None) -> Admission:
         """Check every limit at both scopes and, if all pass, reserve atomically."""
         t, day, month = self._windows(now)
         keys = self._keys.admit(subject.tenant_id, subject.key_id, day, month)
         args: list[Any] = [
-            ask.request_id, _ms(now), ask.prompt_tokens,
+            ask.request_id,
+            _ms(now),
+            ask.prompt_tokens,
             -1 if ask.max_output is None else ask.max_output,
-            self._default_reserve, self._lease_ttl_ms,
-            *limit_args(subject.key), *limit_args(subject.tenant),
+            self._default_reserve,
+            self._lease_ttl_ms,
+            *limit_args(subject.key),
+            *limit_args(subject.tenant),
         ]
         async with _translated():
             raw: Sequence[int] = await self._admit(keys=keys, args=args)
@@ -96,9 +100,16 @@ class RedisLimits:
             raise ValueError("used_tokens must be >= 0")
         keys = self._keys.settle(ticket.tenant_id, ticket.key_id, ticket.day, ticket.month)
         args: list[Any] = [
-            ticket.request_id, used_tokens, ticket.reserved, ticket.at_ms,
-            int(ticket.tpm_key), int(ticket.tpm_tenant), _ms(now),
-            self._lease_ttl_ms, DAY_TTL_S, MONTH_TTL_S,
+            ticket.request_id,
+            used_tokens,
+            ticket.reserved,
+            ticket.at_ms,
+            int(ticket.tpm_key),
+            int(ticket.tpm_tenant),
+            _ms(now),
+            self._lease_ttl_ms,
+            DAY_TTL_S,
+            MONTH_TTL_S,
         ]
         async with _translated():
             await self._settle(keys=keys, args=args)
@@ -110,9 +121,14 @@ class RedisLimits:
         _, day, month = self._windows(now)
         keys = self._keys.seed(subject.tenant_id, subject.key_id, day, month)
         args: list[Any] = [
-            key_usage.day, key_usage.month, key_usage.total,
-            tenant_usage.day, tenant_usage.month, tenant_usage.total,
-            DAY_TTL_S, MONTH_TTL_S,
+            key_usage.day,
+            key_usage.month,
+            key_usage.total,
+            tenant_usage.day,
+            tenant_usage.month,
+            tenant_usage.total,
+            DAY_TTL_S,
+            MONTH_TTL_S,
         ]
         async with _translated():
             await self._seed(keys=keys, args=args)

@@ -25,6 +25,13 @@ def month_id(now: float, tz: ZoneInfo) -> str:
     return _local(now, tz).strftime("%Y-%m")
 
 
+def window_ids(now: float, tz: ZoneInfo) -> tuple[str, str]:
+    """(day id, month id) of ``now`` in ``tz``, computed once."""
+    local = _local(now, tz)
+    month = f"{local.year:04d}-{local.month:02d}"
+    return f"{month}-{local.day:02d}", month
+
+
 def _until(now: float, moment: datetime) -> int:
     return max(1, math.ceil(moment.timestamp() - now))
 

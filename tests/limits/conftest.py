@@ -84,8 +84,9 @@ def _subject(
     tenant_id: str = "t1",
     key_id: str = "k1",
 ) -> Subject:
-    return Subject(tenant_id=tenant_id, key_id=key_id, tenant=tenant or Limits(),
-                   key=key or Limits())
+    return Subject(
+        tenant_id=tenant_id, key_id=key_id, tenant=tenant or Limits(), key=key or Limits()
+    )
 
 
 @pytest.fixture

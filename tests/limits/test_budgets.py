@@ -47,7 +47,11 @@ async def spend_all_in_parallel(
     ],
 )
 async def test_budget_never_overspent(
-    backend: LimitsBackend, make_subject: Make, limits: Limits, field: str, name: str,
+    backend: LimitsBackend,
+    make_subject: Make,
+    limits: Limits,
+    field: str,
+    name: str,
     retry_after: int,
 ) -> None:
     s = make_subject(limits)

@@ -26,7 +26,10 @@ async def test_fourth_request_waits_for_a_slot(backend: LimitsBackend, make_subj
     fourth = await backend.admit(s, ask("r3"), now=NOW)
     assert not fourth.allowed
     assert (fourth.scope, fourth.limit, fourth.should_retry, fourth.retry_after) == (
-        "key", "concurrency", True, 1
+        "key",
+        "concurrency",
+        True,
+        1,
     )
     ticket = admitted[1].ticket
     assert ticket is not None

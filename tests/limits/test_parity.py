@@ -37,8 +37,11 @@ def random_limits(rng: random.Random) -> Limits:
         return rng.randint(low, high) if rng.random() < 0.5 else None
 
     return Limits(
-        rpm=maybe(1, 8), tpm=maybe(200, 3000), max_concurrent=maybe(1, 4),
-        daily_tokens=maybe(1000, 8000), monthly_tokens=maybe(5000, 40000),
+        rpm=maybe(1, 8),
+        tpm=maybe(200, 3000),
+        max_concurrent=maybe(1, 4),
+        daily_tokens=maybe(1000, 8000),
+        monthly_tokens=maybe(5000, 40000),
         total_tokens=maybe(20000, 90000),
     )
 
@@ -48,9 +51,9 @@ async def test_same_answers(pair: tuple[MemoryLimits, RedisLimits], seed: int) -
     memory, redis = pair
     rng = random.Random(seed)
     tenant = random_limits(rng)
-    subjects = [
-        Subject("t", f"k{i}", tenant, random_limits(rng)) for i in range(3)
-    ] + [Subject("t", "plain", tenant, Limits())]
+    subjects = [Subject("t", f"k{i}", tenant, random_limits(rng)) for i in range(3)] + [
+        Subject("t", "plain", tenant, Limits())
+    ]
     open_tickets: list[Ticket] = []
     outcomes: set[str | None] = set()
     now = NOW + rng.randint(0, 86400)

@@ -110,9 +110,7 @@ async def test_tpm_settle_above_reservation_counts(
     assert b.allowed and b.output_cap == 200
 
 
-async def test_tpm_window_rolls_and_retry_after(
-    backend: LimitsBackend, make_subject: Make
-) -> None:
+async def test_tpm_window_rolls_and_retry_after(backend: LimitsBackend, make_subject: Make) -> None:
     s = make_subject(Limits(tpm=300))
     assert (await backend.admit(s, ask("a", prompt=100, max_output=50), now=NOW)).allowed
     assert (await backend.admit(s, ask("b", prompt=100, max_output=50), now=NOW + 10)).allowed

@@ -22,7 +22,9 @@ S = Subject("t1", "k1", Limits(daily_tokens=100), Limits(rpm=5))
 async def unreachable() -> AsyncIterator[RedisLimits]:
     # redis-py 8 retries a refused connection 10 times with backoff by default (seconds);
     # a gateway that fails closed wants few or no retries, as here
-    client = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    client = Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     backend = RedisLimits(client)
     yield backend
     await backend.close()

@@ -31,9 +31,7 @@ async def test_needs_seed_reserves_nothing(backend: LimitsBackend, make_subject:
         assert (await backend.admit(s, ask(f"r{i}"), now=NOW)).allowed
 
 
-async def test_tenant_budget_needs_tenant_seed(
-    backend: LimitsBackend, make_subject: Make
-) -> None:
+async def test_tenant_budget_needs_tenant_seed(backend: LimitsBackend, make_subject: Make) -> None:
     s = make_subject(None, Limits(monthly_tokens=1000))
     assert (await backend.admit(s, ask("a"), now=NOW)).needs_seed
     await backend.seed(s, Usage(10, 20, 30), ZERO, now=NOW)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from limits.windows import day_id, month_id, seconds_to_next_day, seconds_to_next_month
+from limits.windows import (
+    day_id,
+    month_id,
+    seconds_to_next_day,
+    seconds_to_next_month,
+    window_ids,
+)
 
 UTC = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -19,6 +25,8 @@ def test_ids_follow_the_time_zone() -> None:
     late = ts(2026, 12, 31, 23, 30)
     assert (day_id(late, UTC), month_id(late, UTC)) == ("2026-12-31", "2026-12")
     assert (day_id(late, BERLIN), month_id(late, BERLIN)) == ("2027-01-01", "2027-01")
+    assert window_ids(late, BERLIN) == ("2027-01-01", "2027-01")
+    assert window_ids(ts(987, 6, 5, 4, 3), UTC) == ("0987-06-05", "0987-06")
 
 
 def test_seconds_to_next_day() -> None:
