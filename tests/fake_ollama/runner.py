@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import httpx
 
@@ -64,7 +64,7 @@ class FakeOllama:
         self.options.update(cli_options)
         self.host = str(self.options.get("host", "127.0.0.1"))
         self.port = port or self.port or free_port(self.host)
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(self._argv(), cwd=REPO_ROOT, stdout=self._log,
                                         stderr=subprocess.STDOUT)
         self._wait_ready(15.0)
@@ -153,7 +153,7 @@ class FakeOllama:
         result: dict[str, Any] = self._control("GET", "config")
         return result
 
-    def __enter__(self) -> FakeOllama:
+    def __enter__(self) -> Self:
         if self.process is None:
             self.start()
         return self
