@@ -1,7 +1,6 @@
-"""Measure admit+settle per call for the Redis and memory limits backends, against a PING baseline.
+"""Measure admit+settle per call for the Redis and memory limits backends, against a PING."""
 
-Run: .venv/bin/python bench/bench_limits.py [--calls 2000] [--redis-url redis://127.0.0.1:6379/0]
-"""
+# Run: .venv/bin/python bench/bench_limits.py [--calls 2000] [--redis-url redis://...]
 
 from __future__ import annotations
 

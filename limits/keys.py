@@ -1,19 +1,4 @@
-"""Redis key names: every key of one tenant carries the hash tag ``{t:<tenant_id>}``.
-
-Layout, with ``<p>`` the scope prefix ``<ns>:{t:<tenant>}:t`` (tenant) or
-``<ns>:{t:<tenant>}:k:<key>`` (key):
-
-    <p>:rpm          zset  request_id -> admission ms       (rolling minute of requests)
-    <p>:tpm          hash  second -> tokens                 (rolling minute of tokens)
-    <p>:lease        zset  request_id -> expiry ms          (concurrency leases)
-    <p>:resv         hash  request_id -> reserved tokens    (in-flight reservations)
-    <p>:resx         zset  request_id -> expiry ms          (when each reservation lapses)
-    <p>:d:<day>      int   settled tokens of a local day    (expires after 2 days)
-    <p>:m:<month>    int   settled tokens of a local month  (expires after 40 days)
-    <p>:total        int   settled tokens ever
-    <p>:seeded       str   budget counters rebuilt from the ledger and trusted
-    <p>:done         zset  request_id -> expiry ms          (recently settled; key scope only)
-"""
+"""Redis key names: every key of one tenant carries the hash tag ``{t:<tenant_id>}``."""
 
 from __future__ import annotations
 
@@ -29,7 +14,22 @@ def _part(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class KeySpace:
-    """Builds the key names of one namespace."""
+    """Builds the key names of one namespace.
+
+    Layout, with ``<p>`` the scope prefix ``<ns>:{t:<tenant>}:t`` (tenant) or
+    ``<ns>:{t:<tenant>}:k:<key>`` (key):
+
+        <p>:rpm          zset  request_id -> admission ms       (rolling minute of requests)
+        <p>:tpm          hash  second -> tokens                 (rolling minute of tokens)
+        <p>:lease        zset  request_id -> expiry ms          (concurrency leases)
+        <p>:resv         hash  request_id -> reserved tokens    (in-flight reservations)
+        <p>:resx         zset  request_id -> expiry ms          (when each reservation lapses)
+        <p>:d:<day>      int   settled tokens of a local day    (expires after 2 days)
+        <p>:m:<month>    int   settled tokens of a local month  (expires after 40 days)
+        <p>:total        int   settled tokens ever
+        <p>:seeded       str   budget counters rebuilt from the ledger and trusted
+        <p>:done         zset  request_id -> expiry ms          (recently settled; key scope only)
+    """
 
     namespace: str
 

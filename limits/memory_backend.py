@@ -1,7 +1,4 @@
-"""The in-process backend: admit.lua's semantics in Python, for one process (the embedded mode).
-
-Every method runs without awaiting in between, so each call is atomic on the event loop.
-"""
+"""The in-process backend: the Lua scripts' semantics in Python, for one process (embedded mode)."""
 
 from __future__ import annotations
 
@@ -49,7 +46,11 @@ class _Scope:
 
 
 class MemoryLimits:
-    """Limits held in this process; the same semantics as RedisLimits, clock from time.time()."""
+    """Limits held in this process; the same semantics as RedisLimits, clock from time.time().
+
+    No method awaits anything, so each call is atomic on the event loop. State per scope is
+    kept for the life of the process (a few small dicts per tenant and key).
+    """
 
     def __init__(
         self,

@@ -1,11 +1,4 @@
-"""Turn the flat verdict both backends compute (admit.lua and its Python twin) into an Admission.
-
-The verdict is a list of 13 integers, -1 meaning "none":
-``[code, scope, limit, retry_ms, output_cap, reserved, now_ms,
-rpm_limit, rpm_remaining, rpm_reset_ms, tpm_limit, tpm_remaining, tpm_reset_ms]``
-with code 1 admitted, 0 denied, 2 needs seed; scope 1 key, 2 tenant; limit 1..6 in
-``LIMIT_NAMES`` order (also the order of the six limits of a scope in admit.lua's ARGV).
-"""
+"""Turn the verdict that admit.lua and its Python twin compute into an Admission."""
 
 from __future__ import annotations
 
@@ -16,6 +9,11 @@ from zoneinfo import ZoneInfo
 from limits.policy import Admission, Ask, LimitName, Limits, RateInfo, ScopeName, Subject, Ticket
 from limits.windows import TOTAL_RETRY_AFTER_S, seconds_to_next_day, seconds_to_next_month
 
+# The verdict is a list of 13 integers, -1 meaning "none":
+#   [code, scope, limit, retry_ms, output_cap, reserved, now_ms,
+#    rpm_limit, rpm_remaining, rpm_reset_ms, tpm_limit, tpm_remaining, tpm_reset_ms]
+# code 1 admitted, 0 denied, 2 needs seed; scope 1 key, 2 tenant; limit 1..6 in LIMIT_NAMES
+# order, which is also the order of a scope's six limits in admit.lua's ARGV.
 ADMITTED, DENIED, NEEDS_SEED = 1, 0, 2
 LIMIT_NAMES: tuple[LimitName, ...] = (
     "requests",

@@ -68,6 +68,12 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
             await client.aclose()
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis the tests use (``REDIS_URL`` overrides the local default)."""
+    return REDIS_URL
+
+
 @pytest_asyncio.fixture
 async def backend(harness: Harness) -> LimitsBackend:
     """A backend with the default settings (UTC, lease ttl 900 s)."""

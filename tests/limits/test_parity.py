@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
-from conftest import REDIS_URL
 from redis.asyncio import Redis
 
 from limits import Ask, Limits, MemoryLimits, RedisLimits, Subject, Ticket, Usage
@@ -21,11 +20,15 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest_asyncio.fixture
-async def pair() -> AsyncIterator[tuple[MemoryLimits, RedisLimits]]:
+async def pair(redis_url: str) -> AsyncIterator[tuple[MemoryLimits, RedisLimits]]:
     namespace = f"nzgw-test-{uuid.uuid4().hex}"
-    client = Redis.from_url(REDIS_URL)
-    options = {"tz": BERLIN, "lease_ttl": 45.0, "default_output_reserve": 200}
-    yield MemoryLimits(**options), RedisLimits(client, namespace=namespace, **options)
+    client = Redis.from_url(redis_url)
+    yield (
+        MemoryLimits(tz=BERLIN, lease_ttl=45.0, default_output_reserve=200),
+        RedisLimits(
+            client, namespace=namespace, tz=BERLIN, lease_ttl=45.0, default_output_reserve=200
+        ),
+    )
     keys = [k async for k in client.scan_iter(match=f"{namespace}:*", count=1000)]
     if keys:
         await client.delete(*keys)

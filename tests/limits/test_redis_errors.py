@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import pytest_asyncio
-from conftest import REDIS_URL
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from limits import Ask, Limits, LimitsUnavailable, RedisLimits, Subject, Usage
+from limits import Ask, Limits, LimitsUnavailable, RedisLimits, Subject, Ticket, Usage
 
 pytestmark = pytest.mark.asyncio
 NOW = 1_795_000_000.0
@@ -40,11 +40,15 @@ async def test_unreachable_redis_raises(unreachable: RedisLimits) -> None:
         await unreachable.seed(S, Usage(0, 0, 0), Usage(0, 0, 0))
     with pytest.raises(LimitsUnavailable):
         await unreachable.usage(S)
+    ticket = Ticket("a", "t1", "k1", "2026-11-18", "2026-11", 10, int(NOW * 1000), False, False)
+    with pytest.raises(LimitsUnavailable):
+        await unreachable.settle(ticket, 5)
 
 
-async def test_script_flush_is_survived() -> None:
-    client = Redis.from_url(REDIS_URL)
-    backend = RedisLimits(client, namespace="nzgw-test-flush")
+async def test_script_flush_is_survived(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    namespace = f"nzgw-test-{uuid.uuid4().hex}"
+    backend = RedisLimits(client, namespace=namespace)
     try:
         await backend.ping()
         subject = Subject("t-flush", "k", Limits(), Limits(rpm=1000))
@@ -54,18 +58,18 @@ async def test_script_flush_is_survived() -> None:
         assert admitted.ticket is not None
         await backend.settle(admitted.ticket, 2)
     finally:
-        keys = [k async for k in client.scan_iter(match="nzgw-test-flush:*")]
+        keys = [k async for k in client.scan_iter(match=f"{namespace}:*")]
         if keys:
             await client.delete(*keys)
         await backend.close()
 
 
-async def test_one_round_trip_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    client = Redis.from_url(REDIS_URL)
-    namespace = "nzgw-test-roundtrip"
+async def test_one_round_trip_per_call(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    namespace = f"nzgw-test-{uuid.uuid4().hex}"
     backend = RedisLimits(client, namespace=namespace)
     sent: list[object] = []
-    original = client.execute_command
+    original: Callable[..., Awaitable[object]] = client.execute_command
 
     async def counting(*args: object, **kwargs: object) -> object:
         sent.append(args[0])

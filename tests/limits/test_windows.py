@@ -17,8 +17,17 @@ UTC = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-def ts(*args: int, tz: ZoneInfo = UTC) -> float:
-    return datetime(*args, tzinfo=tz).timestamp()
+def ts(
+    year: int,
+    month: int,
+    day: int,
+    hour: int = 0,
+    minute: int = 0,
+    second: int = 0,
+    micro: int = 0,
+    tz: ZoneInfo = UTC,
+) -> float:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz).timestamp()
 
 
 def test_ids_follow_the_time_zone() -> None:
