@@ -11,7 +11,16 @@ from sanic import HTTPResponse, Request, Sanic
 
 from . import control, embeddings, management, native, openai_compat
 from .state import Config, State
-from .web import CT_TEXT, ApiError, decode_body, json_response, native_error, openai_error, raw
+from .web import (
+    CT_JSON_UTF8,
+    CT_TEXT,
+    ApiError,
+    decode_body,
+    json_response,
+    native_error,
+    openai_error,
+    raw,
+)
 
 Handler = Callable[..., Awaitable[HTTPResponse | None]]
 GET, POST, HEAD = "GET", "POST", "HEAD"
@@ -101,9 +110,12 @@ async def handle(request: Request, **_: Any) -> HTTPResponse | None:
     try:
         return await handler(request, state, *params)
     except ApiError as err:
-        if path.startswith("/v1/"):
-            return openai_error(err.status, err.message, err.content_type)
-        return native_error(err.status, err.message, err.content_type)
+        status, message, content_type = err.status, err.message, err.content_type
+    except (TypeError, ValueError, KeyError, AttributeError) as err:  # odd input: still JSON
+        status, message, content_type = 500, f"fake-ollama: {err!r}", CT_JSON_UTF8
+    if path.startswith("/v1/"):
+        return openai_error(status, message, content_type)
+    return native_error(status, message, content_type)
 
 
 def create_app(config: Config, name: str = "fake_ollama") -> Sanic[Any, Any]:

@@ -114,7 +114,7 @@ def check_types(body: dict[str, Any], struct: str,
             continue
         bad_bool = isinstance(value, bool) and bool not in types
         if bad_bool or not isinstance(value, types):
-            short = struct.split(".")[-1]
+            short = struct.removeprefix("api.").removeprefix("openai.")
             raise ApiError(400, f"json: cannot unmarshal {go_type_name(value)} into Go struct "
                                 f"field {short}.{key} of type {go_type}")
 
