@@ -1,0 +1,236 @@
+"""Typed settings, read from the environment (and `.env`) once, with clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from config.dotenv import read_dotenv
+
+T = TypeVar("T")
+
+DEFAULT_DATABASE_URL = "sqlite://neuronetz-gateway.sqlite3"
+DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """One Ollama server the gateway relays to."""
+
+    name: str
+    url: str
+    token: str | None = None
+
+    def __repr__(self) -> str:
+        token = "set" if self.token else "none"
+        return f"Backend(name={self.name!r}, url={self.url!r}, token={token})"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the gateway can be configured with; build one in tests directly."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    key_cache_ttl: float = 30.0
+    key_cache_size: int = 10_000
+    negative_cache_ttl: float = 5.0
+    verify_concurrency: int = 2
+    backends: tuple[Backend, ...] = field(
+        default_factory=lambda: (Backend("ollama", DEFAULT_OLLAMA_URL),)
+    )
+    budget_timezone: str = "UTC"
+    log_format: str = "json"
+    log_level: str = "INFO"
+    upstream_connect_timeout: float = 5.0
+    upstream_read_timeout: float = 600.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    lease_ttl: float = 900.0
+    default_output_reserve: int | None = None
+    backend_probe_interval: float = 10.0
+    audit_flush_interval: float = 1.0
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The time zone in which daily and monthly budgets reset."""
+        return ZoneInfo(self.budget_timezone)
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether the database is PostgreSQL (else SQLite)."""
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    def with_(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+    ) -> Settings:
+        """Read the settings; raise SettingsError naming the first bad variable."""
+        env: dict[str, str] = dict(read_dotenv(dotenv)) if dotenv is not None else {}
+        env.update(os.environ if environ is None else environ)
+        return _parse(env)
+
+
+def _get(env: Mapping[str, str], name: str, conv: Callable[[str], T], default: T, what: str) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return conv(raw)
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f"{name}={raw!r} is invalid: expected {what}") from exc
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(raw)
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError(raw)
+    return value
+
+
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("postgres://", "postgresql://", "sqlite://")):
+        raise ValueError(raw)
+    return raw
+
+
+def _redis_url(raw: str) -> str:
+    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(raw)
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(raw)
+    return raw.rstrip("/")
+
+
+def _zone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(raw) from exc
+    return raw
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def conv(raw: str) -> str:
+        if raw.lower() not in options:
+            raise ValueError(raw)
+        return raw.lower()
+
+    return conv
+
+
+def _backends(raw: str) -> tuple[Backend, ...]:
+    items = json.loads(raw)
+    if not isinstance(items, list) or not items:
+        raise ValueError(raw)
+    out: list[Backend] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
+            raise ValueError(raw)
+        token = item.get("token")
+        if token is not None and not isinstance(token, str):
+            raise ValueError(raw)
+        name = str(item.get("name") or f"backend-{i + 1}")
+        out.append(Backend(name=name, url=_http_url(item["url"]), token=token or None))
+    if len({b.name for b in out}) != len(out):
+        raise ValueError(raw)
+    return tuple(out)
+
+
+def _parse(env: Mapping[str, str]) -> Settings:
+    d = Settings()
+    redis_url = _get(env, "REDIS_URL", _redis_url, None, "a redis:// or rediss:// URL")
+    default_workers = (os.cpu_count() or 1) if redis_url else 1
+    workers = _get(env, "GATEWAY_WORKERS", _positive_int, default_workers, "a positive integer")
+    if workers > 1 and redis_url is None:
+        raise SettingsError(
+            f"GATEWAY_WORKERS={workers} needs REDIS_URL: without Redis, limits and key "
+            "revocation live in one process, so only one worker can run"
+        )
+    backends = _get(
+        env, "OLLAMA_BACKENDS", _backends, None,
+        'a non-empty JSON list of {"name", "url", "token"?} with unique names and http(s) URLs',
+    )
+    if backends is None:
+        url = _get(env, "OLLAMA_URL", _http_url, DEFAULT_OLLAMA_URL, "an http(s):// URL")
+        token = env.get("OLLAMA_TOKEN", "").strip() or None
+        backends = (Backend("ollama", url, token),)
+    return Settings(
+        database_url=_get(
+            env, "DATABASE_URL", _database_url, d.database_url, "a postgres:// or sqlite:// URL"
+        ),
+        redis_url=redis_url,
+        host=_get(env, "GATEWAY_HOST", str, d.host, "a host name or address"),
+        port=_get(env, "GATEWAY_PORT", _port, d.port, "a port number 1-65535"),
+        workers=workers,
+        key_cache_ttl=_get(env, "KEY_CACHE_TTL", _positive_float, d.key_cache_ttl, "seconds > 0"),
+        key_cache_size=_get(
+            env, "KEY_CACHE_SIZE", _positive_int, d.key_cache_size, "a positive integer"
+        ),
+        negative_cache_ttl=_get(
+            env, "KEY_NEGATIVE_CACHE_TTL", _positive_float, d.negative_cache_ttl, "seconds > 0"
+        ),
+        verify_concurrency=_get(
+            env, "KEY_VERIFY_CONCURRENCY", _positive_int, d.verify_concurrency, "an integer > 0"
+        ),
+        backends=backends,
+        budget_timezone=_get(env, "BUDGET_TIMEZONE", _zone, d.budget_timezone, "an IANA zone"),
+        log_format=_get(env, "LOG_FORMAT", _choice("json", "text"), d.log_format, "json or text"),
+        log_level=_get(
+            env, "LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info",
+            "debug, info, warning or error",
+        ).upper(),
+        upstream_connect_timeout=_get(
+            env, "UPSTREAM_CONNECT_TIMEOUT", _positive_float, d.upstream_connect_timeout,
+            "seconds > 0",
+        ),
+        upstream_read_timeout=_get(
+            env, "UPSTREAM_READ_TIMEOUT", _positive_float, d.upstream_read_timeout, "seconds > 0"
+        ),
+        max_body_bytes=_get(
+            env, "MAX_BODY_BYTES", _positive_int, d.max_body_bytes, "a positive integer"
+        ),
+        lease_ttl=_get(env, "LEASE_TTL", _positive_float, d.lease_ttl, "seconds > 0"),
+        default_output_reserve=_get(
+            env, "DEFAULT_OUTPUT_RESERVE", _positive_int, None, "a positive integer"
+        ),
+        backend_probe_interval=_get(
+            env, "BACKEND_PROBE_INTERVAL", _positive_float, d.backend_probe_interval,
+            "seconds > 0",
+        ),
+    )

@@ -1,0 +1,1 @@
+"""aerich migrations, one location per SQL dialect (PostgreSQL and the SQLite default)."""

@@ -1,0 +1,1 @@
+"""The gateway's services: app factory, auth, relay, accounting, audit and the admin CLI."""
