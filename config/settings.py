@@ -42,6 +42,7 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    redis_namespace: str = "nzgw"
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -95,6 +96,12 @@ def _get(env: Mapping[str, str], name: str, conv: Callable[[str], T], default: T
         return conv(raw)
     except (ValueError, TypeError) as exc:
         raise SettingsError(f"{name}={raw!r} is invalid: expected {what}") from exc
+
+
+def _namespace(raw: str) -> str:
+    if not raw.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(raw)
+    return raw
 
 
 def _positive_int(raw: str) -> int:
@@ -161,7 +168,7 @@ def _backends(raw: str) -> tuple[Backend, ...]:
     out: list[Backend] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
-            raise ValueError(raw)
+            raise TypeError(raw)
         token = item.get("token")
         if token is not None and not isinstance(token, str):
             raise ValueError(raw)
@@ -183,7 +190,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
             "revocation live in one process, so only one worker can run"
         )
     backends = _get(
-        env, "OLLAMA_BACKENDS", _backends, None,
+        env,
+        "OLLAMA_BACKENDS",
+        _backends,
+        None,
         'a non-empty JSON list of {"name", "url", "token"?} with unique names and http(s) URLs',
     )
     if backends is None:
@@ -195,6 +205,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
             env, "DATABASE_URL", _database_url, d.database_url, "a postgres:// or sqlite:// URL"
         ),
         redis_url=redis_url,
+        redis_namespace=_get(
+            env, "REDIS_NAMESPACE", _namespace, d.redis_namespace, "letters, digits, - or _"
+        ),
         host=_get(env, "GATEWAY_HOST", str, d.host, "a host name or address"),
         port=_get(env, "GATEWAY_PORT", _port, d.port, "a port number 1-65535"),
         workers=workers,
@@ -212,11 +225,17 @@ def _parse(env: Mapping[str, str]) -> Settings:
         budget_timezone=_get(env, "BUDGET_TIMEZONE", _zone, d.budget_timezone, "an IANA zone"),
         log_format=_get(env, "LOG_FORMAT", _choice("json", "text"), d.log_format, "json or text"),
         log_level=_get(
-            env, "LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info",
+            env,
+            "LOG_LEVEL",
+            _choice("debug", "info", "warning", "error"),
+            "info",
             "debug, info, warning or error",
         ).upper(),
         upstream_connect_timeout=_get(
-            env, "UPSTREAM_CONNECT_TIMEOUT", _positive_float, d.upstream_connect_timeout,
+            env,
+            "UPSTREAM_CONNECT_TIMEOUT",
+            _positive_float,
+            d.upstream_connect_timeout,
             "seconds > 0",
         ),
         upstream_read_timeout=_get(
@@ -230,7 +249,10 @@ def _parse(env: Mapping[str, str]) -> Settings:
             env, "DEFAULT_OUTPUT_RESERVE", _positive_int, None, "a positive integer"
         ),
         backend_probe_interval=_get(
-            env, "BACKEND_PROBE_INTERVAL", _positive_float, d.backend_probe_interval,
+            env,
+            "BACKEND_PROBE_INTERVAL",
+            _positive_float,
+            d.backend_probe_interval,
             "seconds > 0",
         ),
     )

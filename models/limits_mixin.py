@@ -15,7 +15,7 @@ class LimitColumns(Model):
     daily_tokens = fields.BigIntField(null=True)
     monthly_tokens = fields.BigIntField(null=True)
     total_tokens = fields.BigIntField(null=True)
-    allowed_models = fields.JSONField(null=True)
+    allowed_models: fields.Field[list[str] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -1,0 +1,35 @@
+"""Thin blueprints: health, the block list, the native /api and OpenAI-compatible /v1 surfaces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Blueprint, Sanic
+
+from routes import health, usage
+from routes.blocklist import setup_blocklist
+from routes.guard import require_key
+
+
+def setup_routes(app: Sanic[Any, Any]) -> None:
+    """Register every route; /api and /v1 are behind the API-key guard."""
+    setup_blocklist(app)
+    health.register(app)
+    api = Blueprint("ollama_api", url_prefix="/api")
+    v1 = Blueprint("openai_v1", url_prefix="/v1")
+    for bp in (api, v1):
+        bp.on_request(require_key, priority=50)
+    usage.register(api, v1)
+    _register_relay(app, api, v1)
+    app.blueprint(api)
+    app.blueprint(v1)
+
+
+def _register_relay(app: Sanic[Any, Any], api: Blueprint, v1: Blueprint) -> None:
+    """The relayed endpoints, when the relay is present."""
+    try:
+        from routes import ollama, openai
+    except ImportError:  # pragma: no cover - relay not built yet
+        return
+    ollama.register(app, api)
+    openai.register(app, v1)

@@ -9,7 +9,10 @@ from typing import Literal
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-CHANNEL = "nzgw:invalidate"
+
+def channel(namespace: str) -> str:
+    """The pub/sub channel of one deployment (tests use their own namespace)."""
+    return f"{namespace}:invalidate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,7 @@ class Invalidation:
         return Invalidation(kind=kind, id=ident)
 
 
-async def publish(redis_url: str | None, message: Invalidation) -> bool:
+async def publish(redis_url: str | None, namespace: str, message: Invalidation) -> bool:
     """Announce a change to every worker of every replica; False without Redis.
 
     Without Redis the embedded server notices changes by polling the database instead.
@@ -45,7 +48,7 @@ async def publish(redis_url: str | None, message: Invalidation) -> bool:
         return False
     client: Redis = Redis.from_url(redis_url)
     try:
-        await client.publish(CHANNEL, message.encode())
+        await client.publish(channel(namespace), message.encode())
     except RedisError:
         return False
     finally:

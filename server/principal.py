@@ -44,8 +44,7 @@ class Principal:
 def normalise_model(name: str) -> str:
     """Ollama's equivalence: case-insensitive, `x` = `x:latest`, `library/x` = `x`."""
     name = name.strip().lower()
-    if name.startswith("library/"):
-        name = name[len("library/") :]
+    name = name.removeprefix("library/")
     if ":" not in name.rsplit("/", 1)[-1]:
         name += ":latest"
     return name

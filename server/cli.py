@@ -1,0 +1,370 @@
+"""The neuronetz-gateway command line (python-fire): tenants, keys, limits, usage, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]
+import fire
+from tortoise.exceptions import BaseORMException
+
+from config import Settings, SettingsError
+from models import LIMIT_FIELDS, KeyStatus, TenantStatus
+from server import admin, cli_output, db
+from server.admin import KEEP, AdminError, Changes, Keep, Notify
+from server.invalidation import Invalidation, publish
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., None])
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+class CliError(Exception):
+    """A failed command; main() prints it as one `error: ...` line and exits 1."""
+
+
+def _raw(method: F) -> F:
+    """Let fire pass every argument as the string typed (no literal parsing)."""
+    return fire.decorators.SetParseFn(str)(method)  # type: ignore[no-any-return]
+
+
+def _text(value: str | None, flag: str) -> str | None:
+    if value == "True":  # a bare `--flag` with no value
+        raise CliError(f"{flag} needs a value")
+    return value
+
+
+def _required(value: str | None, flag: str) -> str:
+    text = _text(value, flag)
+    if text is None or not text.strip():
+        raise CliError(f"{flag} is required")
+    return text
+
+
+def _flag(value: str | None, flag: str) -> bool | None:
+    if value is None:
+        return None
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise CliError(f"{flag} takes no value (or true/false), got {value!r}")
+
+
+def _count(value: str | None, flag: str, *, clearable: bool) -> int | None | Keep:
+    if value is None:
+        return KEEP
+    if clearable and value.strip().lower() == "none":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        hint = " or none" if clearable else ""
+        raise CliError(f"{flag} needs a whole number >= 0{hint}, got {value!r}")
+    return number
+
+
+def _changes(flags: dict[str, Any]) -> Changes:
+    """The Changes named by a command's limit, --models and prompt flags (its locals())."""
+    limits = {n: _count(flags[n], "--" + n.replace("_", "-"), clearable=True) for n in LIMIT_FIELDS}
+    models: str | None = _text(flags["models"], "--models")
+    model_list: list[str] | None | Keep = KEEP
+    if models is not None:
+        model_list = None if models.strip().lower() == "none" else models.split(",")
+    log_prompts: str | None = flags["log_prompts"]
+    prompts: bool | None | Keep = KEEP
+    if log_prompts is not None:
+        inherit = log_prompts.strip().lower() in ("none", "inherit")
+        prompts = None if inherit else _flag(log_prompts, "--log-prompts")
+    return Changes(
+        limits={k: v for k, v in limits.items() if not isinstance(v, Keep)},
+        models=model_list,
+        log_prompts=prompts,
+        prompt_ttl_days=_count(flags["prompt_ttl_days"], "--prompt-ttl-days", clearable=True),
+    )
+
+
+def _notifier(settings: Settings) -> Notify:
+    async def notify(message: Invalidation) -> bool:
+        sent = await publish(settings.redis_url, settings.redis_namespace, message)
+        if settings.redis_url is not None and not sent:
+            print(
+                "warning: could not announce the change over Redis; gateway workers see it "
+                "when their key cache entries expire (KEY_CACHE_TTL)",
+                file=sys.stderr,
+            )
+        return sent
+
+    return notify
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+class Cli:
+    """neuronetz-gateway: manage tenants and API keys, apply migrations, run the gateway."""
+
+    def _settings(self) -> Settings:
+        try:
+            return Settings.from_env()
+        except SettingsError as exc:
+            raise CliError(str(exc)) from exc
+
+    def _call(self, work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+        """Run `work` in one event loop; turn expected failures into CliError."""
+        settings = self._settings()
+        try:
+            return asyncio.run(work(settings))
+        except AdminError as exc:
+            raise CliError(str(exc)) from exc
+        except (BaseORMException, OSError, asyncpg.PostgresError, sqlite3.Error) as exc:
+            raise CliError(f"database: {_one_line(exc)}") from exc
+
+    def _run(self, work: Callable[[Settings], Awaitable[T]]) -> T:
+        """Apply pending migrations, connect, and run `work`."""
+
+        async def go(settings: Settings) -> T:
+            await db.migrate(settings)
+            async with db.database(settings):
+                return await work(settings)
+
+        return self._call(go)
+
+    @_raw
+    def create_tenant(
+        self,
+        name: str | None = None,
+        rpm: str | None = None,
+        tpm: str | None = None,
+        max_concurrent: str | None = None,
+        daily_tokens: str | None = None,
+        monthly_tokens: str | None = None,
+        total_tokens: str | None = None,
+        models: str | None = None,
+        log_prompts: str | None = None,
+        prompt_ttl_days: str | None = None,
+    ) -> None:
+        """Create a tenant; limits default to unlimited, --models to all models."""
+        tenant_name = _required(name, "--name")
+        changes = _changes(locals())
+        tenant = self._run(lambda s: admin.create_tenant(tenant_name, changes))
+        print(f"created tenant {tenant.name} (id {tenant.id})")
+
+    @_raw
+    def create_key(
+        self,
+        tenant: str | None = None,
+        name: str | None = None,
+        rpm: str | None = None,
+        tpm: str | None = None,
+        max_concurrent: str | None = None,
+        daily_tokens: str | None = None,
+        monthly_tokens: str | None = None,
+        total_tokens: str | None = None,
+        models: str | None = None,
+        log_prompts: str | None = None,
+        prompt_ttl_days: str | None = None,
+        expires_days: str | None = None,
+        json: str | None = None,
+    ) -> None:
+        """Create a key; unset limits inherit the tenant's. Prints the key once."""
+        tenant_name, key_name = _required(tenant, "--tenant"), _required(name, "--name")
+        changes = _changes(locals())
+        days = _count(expires_days, "--expires-days", clearable=False)
+        expires = None if isinstance(days, Keep) else days
+        created = self._run(
+            lambda s: admin.create_key(tenant_name, key_name, changes, expires_days=expires)
+        )
+        row = created.row
+        if _flag(json, "--json"):
+            data = {"key": created.key, "prefix": row.prefix, "name": row.name}
+            print(cli_output.to_json({**data, "tenant": tenant_name}))
+            return
+        print(f"created key {row.name} for tenant {tenant_name}, prefix {row.prefix}")
+        print(created.key)
+        print("Store this key now: it is shown only this once and cannot be recovered.")
+
+    @_raw
+    def list_tenants(self, json: str | None = None) -> None:
+        """List tenants with their limits ('-' = unlimited)."""
+        infos = self._run(lambda s: admin.list_tenants())
+        if _flag(json, "--json"):
+            print(cli_output.to_json([cli_output.tenant_json(i) for i in infos]))
+        elif infos:
+            print(cli_output.tenants_table(infos))
+        else:
+            print("no tenants")
+
+    @_raw
+    def list_keys(self, tenant: str | None = None, json: str | None = None) -> None:
+        """List a tenant's keys with their effective limits (* = inherited)."""
+        tenant_name = _required(tenant, "--tenant")
+        row, keys = self._run(lambda s: admin.list_keys(tenant_name))
+        now = datetime.now(UTC)
+        if _flag(json, "--json"):
+            print(cli_output.to_json([cli_output.key_json(k, row, now) for k in keys]))
+        elif keys:
+            print(cli_output.keys_table(keys, row, now))
+        else:
+            print(f"tenant {row.name} has no keys")
+
+    @_raw
+    def revoke_key(self, prefix: str | None = None) -> None:
+        """Revoke a key for good."""
+        self._set_key(prefix, KeyStatus.REVOKED, "revoked")
+
+    @_raw
+    def disable_key(self, prefix: str | None = None) -> None:
+        """Disable a key until enable-key."""
+        self._set_key(prefix, KeyStatus.DISABLED, "disabled")
+
+    @_raw
+    def enable_key(self, prefix: str | None = None) -> None:
+        """Enable a disabled key (a revoked key stays revoked)."""
+        self._set_key(prefix, KeyStatus.ACTIVE, "enabled")
+
+    def _set_key(self, prefix: str | None, status: KeyStatus, verb: str) -> None:
+        wanted = _required(prefix, "--prefix")
+        key, changed = self._run(
+            lambda s: admin.set_key_status(wanted, status, notify=_notifier(s))
+        )
+        print(
+            f"key {key.prefix} ({key.name}) {verb}"
+            if changed
+            else f"key {key.prefix} was already {status}"
+        )
+
+    @_raw
+    def disable_tenant(self, name: str | None = None) -> None:
+        """Disable a tenant: none of its keys work until enable-tenant."""
+        self._set_tenant(name, TenantStatus.DISABLED, "disabled")
+
+    @_raw
+    def enable_tenant(self, name: str | None = None) -> None:
+        """Enable a disabled tenant."""
+        self._set_tenant(name, TenantStatus.ACTIVE, "enabled")
+
+    def _set_tenant(self, name: str | None, status: TenantStatus, verb: str) -> None:
+        wanted = _required(name, "--name")
+        tenant = self._run(lambda s: admin.set_tenant_status(wanted, status, notify=_notifier(s)))
+        print(f"tenant {tenant.name} {verb}")
+
+    @_raw
+    def set_limits(
+        self,
+        tenant: str | None = None,
+        prefix: str | None = None,
+        rpm: str | None = None,
+        tpm: str | None = None,
+        max_concurrent: str | None = None,
+        daily_tokens: str | None = None,
+        monthly_tokens: str | None = None,
+        total_tokens: str | None = None,
+        models: str | None = None,
+        log_prompts: str | None = None,
+        prompt_ttl_days: str | None = None,
+    ) -> None:
+        """Change limits of a tenant or a key; `none` clears one (unlimited / inherit)."""
+        tenant_name, key_prefix = _text(tenant, "--tenant"), _text(prefix, "--prefix")
+        if (tenant_name is None) == (key_prefix is None):
+            raise CliError("set-limits needs either --tenant or --prefix")
+        changes = _changes(locals())
+        if changes == Changes():
+            raise CliError("set-limits needs at least one limit, --models or prompt option")
+        self._run(
+            lambda s: admin.set_limits(
+                tenant=tenant_name, prefix=key_prefix, changes=changes, notify=_notifier(s)
+            )
+        )
+        what = f"tenant {tenant_name}" if tenant_name is not None else f"key {key_prefix}"
+        print(f"updated {what}: {cli_output.describe(changes)}")
+
+    @_raw
+    def usage(
+        self, tenant: str | None = None, prefix: str | None = None, json: str | None = None
+    ) -> None:
+        """Usage today, this month and in all time, from the ledger (budget time zone)."""
+        tenant_name, key_prefix = _text(tenant, "--tenant"), _text(prefix, "--prefix")
+        if (tenant_name is None) == (key_prefix is None):
+            raise CliError("usage needs either --tenant or --prefix")
+        as_json = _flag(json, "--json")
+        zone = self._settings().budget_timezone
+        report = self._run(
+            lambda s: admin.usage(
+                tenant=tenant_name, prefix=key_prefix, today=datetime.now(s.tz).date()
+            )
+        )
+        if as_json:
+            print(cli_output.to_json(cli_output.usage_json(report, zone)))
+        else:
+            print(cli_output.usage_table(report, zone))
+
+    def migrate(self) -> None:
+        """Apply pending database migrations (idempotent; PostgreSQL takes an advisory lock)."""
+        applied = self._call(db.migrate)
+        print("applied " + ", ".join(applied) if applied else "database is up to date")
+
+    def serve(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        workers: int | None = None,
+        no_migrate: bool = False,
+    ) -> None:
+        """Run the gateway (migrates first unless --no-migrate)."""
+        from server.serve import run  # type: ignore[import-not-found,unused-ignore]
+
+        run(self._settings(), host=host, port=port, workers=workers, migrate=not no_migrate)
+
+    def probe_ollama(self, json: bool = False) -> None:
+        """Check every configured Ollama backend."""
+        from server.backends_cli import (  # type: ignore[import-not-found,unused-ignore]
+            probe_ollama,
+        )
+
+        probe_ollama(self._settings(), json=json)
+
+    def list_backends(self, json: bool = False) -> None:
+        """List the configured Ollama backends."""
+        from server.backends_cli import (  # type: ignore[import-not-found,unused-ignore]
+            list_backends,
+        )
+
+        list_backends(self._settings(), json=json)
+
+
+def _display(lines: Sequence[str], out: Any) -> None:
+    """fire's help and usage output, written straight out instead of through a pager."""
+    out.write("\n".join(lines) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console entry point: one `error: ...` line and exit 1 on any failure."""
+    fire.core.Display = _display
+    try:
+        fire.Fire(Cli(), command=None if argv is None else list(argv), name="neuronetz-gateway")
+    except CliError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted")
+    except Exception as exc:  # noqa: BLE001 - the operator gets one line, never a traceback
+        _fail(f"unexpected {type(exc).__name__}: {_one_line(exc)}")
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Off-path recording: audit events, prompt logs and the UsageDaily ledger, written in batches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from loguru import logger
+from tortoise import connections
+from tortoise.exceptions import BaseORMException
+
+from models import AuditEvent, PromptLog
+
+MAX_BUFFER = 100_000
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRecord:
+    """A request body and the response text, for a key that opted in."""
+
+    request_body: str
+    response_text: str
+    ttl_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request as the audit log and the ledger see it."""
+
+    request_id: str
+    surface: str
+    method: str
+    path: str
+    status: int
+    time: datetime
+    tenant_id: int | None = None
+    key_id: int | None = None
+    key_prefix: str | None = None
+    model: str | None = None
+    backend: str | None = None
+    latency_ms: float | None = None
+    ttfb_ms: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_estimated: bool = False
+    client_ip: str | None = None
+    user_agent: str | None = None
+    error: str | None = None
+    usage_day: str | None = None  # the budget day the tokens were charged to (admitted only)
+    prompt: PromptRecord | None = None
+
+
+class Recorder:
+    """Buffers records in the worker and writes them in batches; holds them while the DB is down."""
+
+    def __init__(self, *, postgres: bool) -> None:
+        self._buffer: list[RequestRecord] = []
+        self._postgres = postgres
+        self._wake = asyncio.Event()
+        self.dropped = 0
+
+    def record(self, rec: RequestRecord) -> None:
+        """Queue one record; never blocks, never raises."""
+        if len(self._buffer) >= MAX_BUFFER:
+            self.dropped += 1
+            return
+        self._buffer.append(rec)
+        if len(self._buffer) >= BATCH:
+            self._wake.set()
+
+    async def run(self, interval: float) -> None:
+        """Flush for ever, every `interval` seconds or when a batch is full."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> bool:
+        """Write everything buffered; on failure keep it for the next try."""
+        while self._buffer:
+            batch = self._buffer[:BATCH]
+            try:
+                await _write(batch, postgres=self._postgres)
+            except (BaseORMException, OSError) as exc:
+                logger.warning(
+                    "audit/usage write failed ({}); {} records held",
+                    type(exc).__name__,
+                    len(self._buffer),
+                )
+                return False
+            del self._buffer[: len(batch)]
+        return True
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+
+async def _write(batch: list[RequestRecord], *, postgres: bool) -> None:
+    conn = connections.get("default")
+    async with conn._in_transaction() as tx:
+        await AuditEvent.bulk_create([_audit(r) for r in batch], using_db=tx)
+        prompts = [_prompt(r) for r in batch if r.prompt is not None and r.key_id is not None]
+        if prompts:
+            await PromptLog.bulk_create(prompts, using_db=tx)
+        for (key_id, tenant_id, day), (n, p, c) in _ledger_rows(batch).items():
+            await tx.execute_query(_upsert_sql(postgres), [tenant_id, key_id, day, n, p, c])
+
+
+def _audit(r: RequestRecord) -> AuditEvent:
+    return AuditEvent(
+        request_id=r.request_id,
+        time=r.time,
+        tenant_id=r.tenant_id,
+        key_id=r.key_id,
+        key_prefix=r.key_prefix,
+        surface=r.surface,
+        method=r.method,
+        path=r.path[:255],
+        model=(r.model or None) and r.model[:255],
+        backend=r.backend,
+        status=r.status,
+        latency_ms=r.latency_ms,
+        ttfb_ms=r.ttfb_ms,
+        prompt_tokens=r.prompt_tokens,
+        completion_tokens=r.completion_tokens,
+        tokens_estimated=r.tokens_estimated,
+        client_ip=r.client_ip,
+        user_agent=(r.user_agent or None) and r.user_agent[:255],
+        error=r.error,
+    )
+
+
+def _prompt(r: RequestRecord) -> PromptLog:
+    assert r.prompt is not None and r.key_id is not None
+    return PromptLog(
+        request_id=r.request_id,
+        key_id=r.key_id,
+        request_body=r.prompt.request_body,
+        response_text=r.prompt.response_text,
+        expires_at=r.time + timedelta(days=r.prompt.ttl_days),
+    )
+
+
+def _ledger_rows(batch: list[RequestRecord]) -> dict[tuple[int, int, date], list[int]]:
+    rows: defaultdict[tuple[int, int, date], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r in batch:
+        if r.usage_day is None or r.key_id is None or r.tenant_id is None:
+            continue
+        row = rows[(r.key_id, r.tenant_id, date.fromisoformat(r.usage_day))]
+        row[0] += 1
+        row[1] += r.prompt_tokens
+        row[2] += r.completion_tokens
+    return dict(rows)
+
+
+def _upsert_sql(postgres: bool) -> str:
+    marks = ("$1", "$2", "$3", "$4", "$5", "$6") if postgres else ("?",) * 6
+    return (
+        "INSERT INTO usage_daily (tenant_id, key_id, day, requests, prompt_tokens, "
+        f"completion_tokens) VALUES ({', '.join(marks)}) ON CONFLICT (key_id, day) DO UPDATE SET "
+        "requests = usage_daily.requests + excluded.requests, "
+        "prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens, "
+        "completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens"
+    )
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)

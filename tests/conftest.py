@@ -1,0 +1,49 @@
+"""Shared fixtures: a fresh PostgreSQL database and a private Redis namespace per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from config import Settings
+from tests import dbs
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """This run's migrated template database."""
+    try:
+        name = dbs.create_template()
+    except OSError as exc:
+        pytest.exit(
+            f"PostgreSQL is not reachable at {dbs.ADMIN_URL} ({exc}). Install and start it "
+            "(apt-get install postgresql) or set DATABASE_URL.",
+            returncode=3,
+        )
+    yield name
+    dbs.drop_database(dbs._with_db(dbs.ADMIN_URL, name))
+
+
+@pytest.fixture
+def database_url(pg_template: str) -> Iterator[str]:
+    """A fresh migrated PostgreSQL database for one test."""
+    url = dbs.create_database(pg_template)
+    yield url
+    dbs.drop_database(url)
+
+
+@pytest.fixture
+def redis_namespace() -> str:
+    """A Redis namespace (keys and pub/sub channel) private to one test."""
+    return f"nzgw-t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(database_url: str, redis_namespace: str) -> Settings:
+    """Settings on the test's own database and Redis namespace."""
+    return Settings(database_url=database_url, redis_url=REDIS_URL, redis_namespace=redis_namespace)
