@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import fire
 from tortoise.exceptions import BaseORMException
 
@@ -106,6 +107,13 @@ def _notifier(settings: Settings) -> Notify:
     return notify
 
 
+def _open_sqlite(url: str) -> None:
+    """Open (creating) a SQLite file first: Tortoise hangs when it cannot open one."""
+    path = url.removeprefix("sqlite://").split("?", 1)[0]
+    if url.startswith("sqlite://") and path and path != ":memory:":
+        sqlite3.connect(path).close()
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:300]
@@ -124,6 +132,7 @@ class Cli:
         """Run `work` in one event loop; turn expected failures into CliError."""
         settings = self._settings()
         try:
+            _open_sqlite(settings.database_url)
             return asyncio.run(work(settings))
         except AdminError as exc:
             raise CliError(str(exc)) from exc
@@ -348,11 +357,33 @@ def _display(lines: Sequence[str], out: Any) -> None:
     out.write("\n".join(lines) + "\n")
 
 
+def _check_flags(args: Sequence[str]) -> None:
+    """Refuse unknown flags before fire runs a command (fire complains only afterwards)."""
+    method = getattr(Cli, args[0].replace("-", "_"), None) if args else None
+    if method is None or args[0].startswith("_") or not callable(method):
+        return
+    names = set(inspect.signature(method).parameters) - {"self"}
+    for arg in args[1:]:
+        if arg == "--":
+            return
+        if arg in ("-h", "--help") or not arg.startswith("-") or arg[1:2].isdigit():
+            continue
+        key = arg.lstrip("-").split("=", 1)[0].replace("-", "_")
+        short = not arg.startswith("--") and len(key) == 1
+        if short and sum(name.startswith(key) for name in names) == 1:
+            continue
+        if not short and (key in names or (key.startswith("no") and key[2:] in names)):
+            continue
+        raise CliError(f"{args[0]} has no option {arg.split('=', 1)[0]} (see {args[0]} --help)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """The console entry point: one `error: ...` line and exit 1 on any failure."""
     fire.core.Display = _display
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        fire.Fire(Cli(), command=None if argv is None else list(argv), name="neuronetz-gateway")
+        _check_flags(args)
+        fire.Fire(Cli(), command=args, name="neuronetz-gateway")
     except CliError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
