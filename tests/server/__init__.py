@@ -1,0 +1,1 @@
+"""Tests of the server package: admin CLI, services, app."""
