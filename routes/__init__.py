@@ -6,7 +6,7 @@ from typing import Any
 
 from sanic import Blueprint, Sanic
 
-from routes import health, usage
+from routes import health, ollama, openai, usage
 from routes.blocklist import setup_blocklist
 from routes.guard import require_key
 
@@ -20,16 +20,8 @@ def setup_routes(app: Sanic[Any, Any]) -> None:
     for bp in (api, v1):
         bp.on_request(require_key, priority=50)
     usage.register(api, v1)
-    _register_relay(app, api, v1)
+    ollama.register(app, api)
+    openai.register(app, v1)
     app.blueprint(api)
     app.blueprint(v1)
 
-
-def _register_relay(app: Sanic[Any, Any], api: Blueprint, v1: Blueprint) -> None:
-    """The relayed endpoints, when the relay is present."""
-    try:
-        from routes import ollama, openai
-    except ImportError:  # pragma: no cover - relay not built yet
-        return
-    ollama.register(app, api)
-    openai.register(app, v1)
