@@ -87,6 +87,8 @@ class Authenticator:
         if row is None:
             return None
         async with self._verify_slots:
+            if self._throttled(presented.prefix):  # failures may have piled up while we waited
+                return None
             self.verifications += 1
             ok = await asyncio.to_thread(verify_key, row.key_hash, presented)
         logger.info("key verification prefix={} ok={}", presented.prefix, ok)

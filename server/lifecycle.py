@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from loguru import logger
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sanic import Sanic
@@ -28,13 +28,16 @@ RECORDER_TASK = "nzgw-recorder"
 
 def make_redis(url: str) -> Redis:
     """A client that fails fast (no retry storm), so fail-closed answers come within a second."""
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
-        socket_connect_timeout=0.5,
+        max_connections=64,
+        timeout=2.0,
+        socket_connect_timeout=1.0,
         socket_timeout=2.0,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=10,
     )
+    return Redis(connection_pool=pool)
 
 
 def make_limits(settings: Settings, redis: Redis | None) -> LimitsBackend:

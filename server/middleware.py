@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -32,7 +33,9 @@ def setup_middleware(app: Sanic[Any, Any]) -> None:
         st = getattr(request.ctx, "state", None)
         if st is not None:
             response.headers["x-request-id"] = st.request_id
+        response.headers["x-gateway-worker"] = worker
 
+    worker = str(os.getpid())
     app.register_middleware(begin, "request", priority=100)
     app.register_middleware(finish, "response", priority=100)
 

@@ -38,6 +38,14 @@ def database_url(pg_template: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def pg_empty_url() -> Iterator[str]:
+    """An empty PostgreSQL database (no migrations applied)."""
+    url = dbs.create_empty_database()
+    yield url
+    dbs.drop_database(url)
+
+
+@pytest.fixture
 def redis_namespace() -> str:
     """A Redis namespace (keys and pub/sub channel) private to one test."""
     return f"nzgw-t-{uuid.uuid4().hex[:12]}"

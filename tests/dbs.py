@@ -45,6 +45,13 @@ def create_database(template: str) -> str:
     return _with_db(ADMIN_URL, name)
 
 
+def create_empty_database() -> str:
+    """A fresh database with nothing in it."""
+    name = f"nzgw_empty_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    return _with_db(ADMIN_URL, name)
+
+
 def drop_database(url: str) -> None:
     """Drop a test database, disconnecting whoever is still on it."""
     name = urlsplit(url).path.lstrip("/")

@@ -1,0 +1,39 @@
+# neuronetz-gateway: the two set-up commands, and the checks CI runs.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install install-test lint typecheck check bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+
+## run: install and serve on the embedded default (SQLite file, in-process limits, one worker)
+run: install
+	$(BIN)/neuronetz-gateway serve
+
+## test: install with test extras and run the whole suite (needs PostgreSQL and Redis)
+test: install-test
+	$(BIN)/python tests/preflight.py
+	$(BIN)/python -m pytest -q
+
+lint: install-test
+	$(BIN)/ruff check .
+
+typecheck: install-test
+	$(BIN)/mypy config models limits server routes
+
+check: test lint typecheck
+
+bench: install-test
+	$(BIN)/python bench/bench_limits.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,151 @@
+"""Two replicas of two workers on one PostgreSQL and Redis: keys work everywhere, revocation is
+seen everywhere within a second, Argon2id runs at most once per key per worker, logs hold no
+secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from server.auth import FAILURES_PER_PREFIX
+from tests.gateway import Gateway, cli, create_key, gateway_env
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def env(database_url: str, redis_namespace: str) -> dict[str, str]:
+    return gateway_env(
+        DATABASE_URL=database_url,
+        REDIS_URL=REDIS_URL,
+        REDIS_NAMESPACE=redis_namespace,
+        OLLAMA_URL="http://127.0.0.1:9",
+        KEY_CACHE_TTL="300",
+    )
+
+
+@pytest.fixture
+def replicas(env: dict[str, str]) -> Iterator[tuple[Gateway, Gateway]]:
+    first = Gateway(env, workers=2).start()
+    second = Gateway(env, workers=2, migrate=False).start()
+    try:
+        yield first, second
+    finally:
+        first.stop()
+        second.stop()
+
+
+async def _statuses(url: str, key: str, n: int) -> Counter[int]:
+    """n concurrent requests, each on a fresh connection."""
+
+    async def one() -> int:
+        async with httpx.AsyncClient(timeout=10) as client:
+            r = await client.get(url + "/v1/usage", headers={"Authorization": f"Bearer {key}"})
+            return r.status_code
+
+    return Counter(await asyncio.gather(*(one() for _ in range(n))))
+
+
+def _per_worker(url: str, key: str, workers: int = 2, tries: int = 400) -> dict[str, set[int]]:
+    """Statuses per worker (x-gateway-worker), on fresh connections until every worker answered."""
+    seen: dict[str, set[int]] = {}
+    for _ in range(tries):
+        r = httpx.get(url + "/v1/usage", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        seen.setdefault(r.headers["x-gateway-worker"], set()).add(r.status_code)
+        if len(seen) >= workers and _ > 20:
+            break
+        time.sleep(0.005)
+    assert len(seen) == workers, seen
+    return seen
+
+
+def _verifications(log: str) -> Counter[str]:
+    """Argon2id verifications per worker pid, from the text log."""
+    return Counter(re.findall(r"pid=(\d+) key verification", log))
+
+
+def test_key_accepted_by_all_then_revoked_everywhere_within_a_second(
+    env: dict[str, str], replicas: tuple[Gateway, Gateway]
+) -> None:
+    cli(env, "create-tenant", "--name", "acme")
+    key = create_key(env, "acme", "prod-server-1")
+    for gw in replicas:  # every worker of each replica accepts (and so caches) the key
+        assert all(s == {200} for s in _per_worker(gw.url, key).values())
+        assert len(_verifications(gw.log())) == 2, gw.log()
+    cli(env, "revoke-key", "--prefix", key[:11])
+    time.sleep(1.0)
+    for gw in replicas:
+        assert all(s == {401} for s in _per_worker(gw.url, key).values())
+
+
+def test_verification_is_bounded_for_good_and_bad_secrets(
+    env: dict[str, str], replicas: tuple[Gateway, Gateway]
+) -> None:
+    gw = replicas[0]
+    cli(env, "create-tenant", "--name", "acme")
+    key = create_key(env, "acme", "k1")
+    assert asyncio.run(_statuses(gw.url, key, 200)) == Counter({200: 200})
+    per_worker = _verifications(gw.log())
+    assert sum(per_worker.values()) <= 2 and all(n == 1 for n in per_worker.values())
+
+    wrong = [key[:11] + f"{i:040d}" for i in range(500)]
+
+    async def flood() -> tuple[Counter[int], Counter[int]]:
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def call(k: str) -> int:
+                r = await client.get(gw.url + "/v1/usage", headers={"Authorization": f"Bearer {k}"})
+                return r.status_code
+
+            bad = asyncio.gather(*(call(k) for k in wrong))
+            good = asyncio.gather(*(call(key) for _ in range(50)))
+            return Counter(await bad), Counter(await good)
+
+    bad, good = asyncio.run(flood())
+    assert bad == Counter({401: 500})
+    assert good == Counter({200: 50})
+    failed = len(re.findall(r"key verification prefix=\S+ ok=False", gw.log()))
+    # per worker: the throttle's threshold, plus the checks already admitted to a verify slot
+    assert 0 < failed <= 2 * (FAILURES_PER_PREFIX + 2), failed
+
+
+def test_logs_of_a_full_cycle_hold_no_key_and_no_hash(
+    env: dict[str, str], replicas: tuple[Gateway, Gateway], database_url: str
+) -> None:
+    outputs = [cli(env, "create-tenant", "--name", "acme")]
+    created = cli(env, "create-key", "--tenant", "acme", "--name", "k1")
+    key = next(w for w in created.stdout.split() if w.startswith("nz_") and len(w) > 20)
+    asyncio.run(_statuses(replicas[0].url, key, 5))
+    asyncio.run(_statuses(replicas[0].url, key[:-1] + "x", 5))
+    outputs += [
+        cli(env, "list-keys", "--tenant", "acme"),
+        cli(env, "list-keys", "--tenant", "acme", "--json"),
+        cli(env, "usage", "--prefix", key[:11]),
+        cli(env, "revoke-key", "--prefix", key[:11]),
+    ]
+    asyncio.run(_statuses(replicas[1].url, key, 5))
+    stored_hash = asyncio.run(_stored_hash(database_url, key[:11]))
+    texts = [gw.log() for gw in replicas] + [o.stdout + o.stderr for o in outputs]
+    texts.append(created.stderr)
+    for text in texts:
+        assert key[11:] not in text
+        assert stored_hash not in text
+        assert "$argon2id$" not in text
+    assert created.stdout.splitlines().count(key) == 1  # shown once, on its own line
+
+
+async def _stored_hash(database_url: str, prefix: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+    try:
+        value: str = await conn.fetchval("SELECT key_hash FROM api_keys WHERE prefix=$1", prefix)
+        return value
+    finally:
+        await conn.close()
