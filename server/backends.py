@@ -16,6 +16,7 @@ from server.principal import normalise_model
 from server.upstream import make_client, request_headers
 
 PROBE_TIMEOUT = 3.0
+PROBE_AGENT = "neuronetz-gateway-probe"
 
 
 @dataclass
@@ -88,7 +89,7 @@ class BackendRegistry:
 
     async def probe(self, state: BackendState) -> None:
         """Refresh one backend's model list and version; mark it up or down."""
-        headers = request_headers({}, state.backend)
+        headers = request_headers({"user-agent": PROBE_AGENT}, state.backend)
         try:
             tags = await state.client.get("/api/tags", headers=headers, timeout=self.probe_timeout)
             tags.raise_for_status()

@@ -6,9 +6,11 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
+from server.backends import PROBE_AGENT
 from tests import dbs
 from tests.conftest import REDIS_URL
 from tests.fake_ollama.runner import FakeOllama
@@ -39,14 +41,16 @@ class Stack:
         return {"Authorization": f"Bearer {key or self.key}"}
 
 
-def make_env(database_url: str, backends: list[dict[str, str]]) -> dict[str, str]:
+def make_env(
+    database_url: str, backends: list[dict[str, str]], probe_interval: str = "10"
+) -> dict[str, str]:
     """Gateway environment on its own database and Redis namespace."""
     return gateway_env(
         DATABASE_URL=database_url,
         REDIS_URL=REDIS_URL,
         REDIS_NAMESPACE=f"nzgw-t-{uuid.uuid4().hex[:12]}",
         OLLAMA_BACKENDS=json.dumps(backends),
-        BACKEND_PROBE_INTERVAL="1",
+        BACKEND_PROBE_INTERVAL=probe_interval,
     )
 
 
@@ -71,6 +75,11 @@ def stack(package_db: str) -> Iterator[Stack]:
         rated = create_key(env, "acme", "rated", "--rpm", "1000")
         with Gateway(env, workers=2) as gateway:
             yield Stack(fake, gateway, env, key, limited, rpm, rated)
+
+
+def relayed(fake: FakeOllama, path: str | None = None) -> list[dict[str, Any]]:
+    """What the fake received, minus the gateway's own health probes."""
+    return [r for r in fake.requests(path) if r["headers"].get("user-agent") != PROBE_AGENT]
 
 
 @pytest.fixture

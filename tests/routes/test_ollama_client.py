@@ -10,7 +10,7 @@ import pytest
 
 from tests.fake_ollama.runner import FakeOllama
 from tests.routes.compare import scrub
-from tests.routes.conftest import Stack
+from tests.routes.conftest import Stack, relayed
 
 MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
 
@@ -71,7 +71,7 @@ def test_model_changes_are_forbidden(stack: Stack, fake: FakeOllama, action: str
     with pytest.raises(ollama.ResponseError) as err:
         getattr(gateway, action)("llama3.2")
     assert err.value.status_code == 403
-    assert fake.requests() == []
+    assert relayed(fake) == []
 
 
 def test_error_statuses(stack: Stack, fake: FakeOllama) -> None:

@@ -11,7 +11,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fake_ollama.runner import FakeOllama
 from tests.routes.compare import scrub
-from tests.routes.conftest import Stack
+from tests.routes.conftest import Stack, relayed
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Why is the sky blue?"}]
 
@@ -60,7 +60,7 @@ def test_same_answer_as_ollama(stack: Stack, fake: FakeOllama, name: str) -> Non
 def test_upstream_was_asked_for_usage(stack: Stack, fake: FakeOllama) -> None:
     gateway, _ = clients(stack)
     list(gateway.chat.completions.create(model="llama3.2", messages=MESSAGES, stream=True))
-    (sent,) = fake.requests("/v1/chat/completions")
+    (sent,) = relayed(fake, "/v1/chat/completions")
     assert sent["body"]["stream_options"] == {"include_usage": True}
 
 

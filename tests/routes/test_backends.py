@@ -1,0 +1,125 @@
+"""Two backends: routing by model, union listings, fail-over, cool-down and probe back in."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import ollama
+import pytest
+
+from tests.fake_ollama.runner import FakeOllama
+from tests.gateway import Gateway, cli, create_key
+from tests.routes.conftest import make_env, relayed
+
+MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
+
+
+@dataclass
+class Pair:
+    """Two fakes behind one gateway: `first` (priority) and `second` (has an extra model)."""
+
+    first: FakeOllama
+    second: FakeOllama
+    gateway: Gateway
+    env: dict[str, str]
+    key: str
+
+    def client(self) -> ollama.Client:
+        """The ollama client through the gateway."""
+        return ollama.Client(host=self.gateway.url, headers={"Authorization": f"Bearer {self.key}"})
+
+
+@pytest.fixture(scope="module")
+def pair(package_db: str) -> Iterator[Pair]:
+    with FakeOllama(models="llama3.2,all-minilm") as first, FakeOllama(
+        models="llama3.2,mistral:7b"
+    ) as second:
+        backends = [
+            {"name": "first", "url": first.url, "token": "token-first"},
+            {"name": "second", "url": second.url, "token": "token-second"},
+        ]
+        env = make_env(package_db, backends, probe_interval="0.5")
+        cli(env, "create-tenant", "--name", "two-backends")
+        key = create_key(env, "two-backends", "k")
+        with Gateway(env, workers=2) as gateway:
+            yield Pair(first, second, gateway, env, key)
+
+
+@pytest.fixture
+def fresh(pair: Pair) -> Pair:
+    for fake in (pair.first, pair.second):
+        if fake.process is None:
+            fake.restart()
+        fake.reset()
+    return pair
+
+
+def test_models_only_on_the_second_are_routed_there(fresh: Pair) -> None:
+    client = fresh.client()
+    client.chat(model="mistral:7b", messages=MESSAGES)
+    client.chat(model="llama3.2", messages=MESSAGES)
+    assert [r["body"]["model"] for r in relayed(fresh.second, "/api/chat")] == ["mistral:7b"]
+    assert [r["body"]["model"] for r in relayed(fresh.first, "/api/chat")] == ["llama3.2"]
+
+
+def test_each_backend_gets_its_own_token(fresh: Pair) -> None:
+    client = fresh.client()
+    client.chat(model="mistral:7b", messages=MESSAGES)
+    client.chat(model="llama3.2", messages=MESSAGES)
+    for fake, token in ((fresh.first, "token-first"), (fresh.second, "token-second")):
+        seen = {r["headers"].get("authorization") for r in fake.requests()}
+        assert seen == {f"Bearer {token}"}
+
+
+def test_listings_are_the_union(fresh: Pair) -> None:
+    names = sorted(m.model or "" for m in fresh.client().list().models)
+    assert names == ["all-minilm:latest", "llama3.2:latest", "mistral:7b"]
+    models = httpx.get(fresh.gateway.url + "/v1/models",
+                       headers={"Authorization": f"Bearer {fresh.key}"}).json()
+    assert sorted(m["id"] for m in models["data"]) == names
+
+
+def test_fail_over_cool_down_and_probe_back(fresh: Pair) -> None:
+    client = fresh.client()
+    fresh.first.stop()
+    for _ in range(4):  # both workers, before and after the first is marked down
+        answer = client.chat(model="llama3.2", messages=MESSAGES)
+        assert answer.done
+    assert len(relayed(fresh.second, "/api/chat")) == 4
+    fresh.second.stop()
+    statuses = set()
+    for _ in range(4):
+        with pytest.raises(ollama.ResponseError) as err:
+            client.chat(model="llama3.2", messages=MESSAGES)
+        statuses.add(err.value.status_code)
+    assert statuses <= {502, 503} and statuses
+    ready = httpx.get(fresh.gateway.url + "/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["backends"].startswith("failed")
+    fresh.first.restart()
+    fresh.second.restart()
+    deadline = time.monotonic() + 5
+    while httpx.get(fresh.gateway.url + "/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "backends were not probed back in"
+        time.sleep(0.1)
+    time.sleep(1.2)  # every worker's probe has run
+    for _ in range(4):
+        client.chat(model="llama3.2", messages=MESSAGES)
+    assert len(relayed(fresh.first, "/api/chat")) == 4
+
+
+@pytest.mark.parametrize("command", ["list-backends", "probe-ollama"])
+def test_cli_shows_backends_without_tokens(fresh: Pair, command: str) -> None:
+    rows = json.loads(cli(fresh.env, command, "--json").stdout)
+    assert [(r["name"], r["healthy"], r["models"], r["has_token"]) for r in rows] == [
+        ("first", True, 2, True), ("second", True, 2, True)]
+    assert rows[0]["version"] == "0.33.0"
+    text = cli(fresh.env, command).stdout
+    assert "first" in text and "token-first" not in text and "set" in text
+    fresh.second.stop()
+    down = cli(fresh.env, command, check=False)
+    assert down.returncode == (1 if command == "probe-ollama" else 0)
+    assert "down" in down.stdout
