@@ -61,7 +61,6 @@ async def seed_from_ledger(svc: Services, subject: Subject) -> None:
     tenant = await ledger_usage(tenant_id=tenant_id, key_id=None, today=today)
     key = await ledger_usage(tenant_id=tenant_id, key_id=key_id, today=today)
     await svc.limits.seed(subject, _usage(tenant), _usage(key))
-    logger.info("budget counters rebuilt from the ledger for tenant {}", tenant_id)
 
 
 async def admit(svc: Services, p: Principal, ask: Ask) -> Admission:
@@ -136,8 +135,12 @@ async def settle(svc: Services, ticket: Ticket, used_tokens: int) -> None:
 
 
 async def usage_of(svc: Services, subject: Subject) -> tuple[Usage, Usage]:
-    """(tenant, key) usage now, from the limits backend (settled + in flight)."""
+    """(tenant, key) usage now, from the limits backend (settled + in flight).
+
+    Seeds first (a no-op once seeded), so figures are right even after Redis lost its data.
+    """
     try:
+        await seed_from_ledger(svc, subject)
         return await svc.limits.usage(subject)
     except LimitsUnavailable as exc:
         raise _unavailable(exc) from exc

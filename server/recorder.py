@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from loguru import logger
 from tortoise import connections
-from tortoise.exceptions import BaseORMException
 
 from models import AuditEvent, PromptLog
 
@@ -87,10 +86,11 @@ class Recorder:
             batch = self._buffer[:BATCH]
             try:
                 await _write(batch, postgres=self._postgres)
-            except (BaseORMException, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - keep the records and the task alive
                 logger.warning(
-                    "audit/usage write failed ({}); {} records held",
+                    "audit/usage write failed ({}: {}); {} records held",
                     type(exc).__name__,
+                    str(exc)[:200],
                     len(self._buffer),
                 )
                 return False
