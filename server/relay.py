@@ -67,10 +67,10 @@ async def relay(request: Request, target: Target) -> None:
         raise
     finally:
         counted = outcome.counted()
-        if admission is not None and admission.ticket is not None:
-            await settle(svc, admission.ticket, counted.total)
         ttl = p.prompt_ttl_days if p.log_prompts else None
         svc.recorder.record(build_record(request, st, outcome, counted, admission, ttl))
+        if admission is not None and admission.ticket is not None:
+            await settle(svc, admission.ticket, counted.total)
 
 
 async def _forward(
@@ -84,7 +84,7 @@ async def _forward(
     """Try the candidate backends in order; fail over only when a connection failed."""
     registry = backends_of(svc)
     if parsed is not None and target.kind is not None:
-        cap = admission.output_cap if admission is not None else None
+        cap = admission.output_cap if admission and target.kind.generates else None
         body: bytes | None = upstream_body(parsed, target.kind, request.body, cap)
     else:
         body = request.body or None

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import ollama
@@ -83,6 +84,19 @@ def test_listings_are_the_union(fresh: Pair) -> None:
     assert sorted(m["id"] for m in models["data"]) == names
 
 
+def wait_ready(pair: Pair, status: int) -> dict[str, Any]:
+    """Poll /readyz (each worker probes on its own) until every answer has this status."""
+    deadline = time.monotonic() + 5
+    streak = 0
+    while streak < 4:
+        ready = httpx.get(pair.gateway.url + "/readyz")
+        streak = streak + 1 if ready.status_code == status else 0
+        assert time.monotonic() < deadline, ready.text
+        time.sleep(0.1)
+    body: dict[str, Any] = ready.json()
+    return body
+
+
 def test_fail_over_cool_down_and_probe_back(fresh: Pair) -> None:
     client = fresh.client()
     fresh.first.stop()
@@ -97,14 +111,10 @@ def test_fail_over_cool_down_and_probe_back(fresh: Pair) -> None:
             client.chat(model="llama3.2", messages=MESSAGES)
         statuses.add(err.value.status_code)
     assert statuses <= {502, 503} and statuses
-    ready = httpx.get(fresh.gateway.url + "/readyz")
-    assert ready.status_code == 503 and ready.json()["checks"]["backends"].startswith("failed")
+    assert wait_ready(fresh, 503)["checks"]["backends"].startswith("failed")
     fresh.first.restart()
     fresh.second.restart()
-    deadline = time.monotonic() + 5
-    while httpx.get(fresh.gateway.url + "/readyz").status_code != 200:
-        assert time.monotonic() < deadline, "backends were not probed back in"
-        time.sleep(0.1)
+    wait_ready(fresh, 200)
     time.sleep(1.2)  # every worker's probe has run
     for _ in range(4):
         client.chat(model="llama3.2", messages=MESSAGES)
