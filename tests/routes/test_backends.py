@@ -44,6 +44,7 @@ def pair(package_db: str) -> Iterator[Pair]:
             {"name": "second", "url": second.url, "token": "token-second"},
         ]
         env = make_env(package_db, backends, probe_interval="0.5")
+        env["UPSTREAM_READ_TIMEOUT"] = "1.5"
         cli(env, "create-tenant", "--name", "two-backends")
         key = create_key(env, "two-backends", "k")
         with Gateway(env, workers=2) as gateway:
@@ -119,6 +120,15 @@ def test_fail_over_cool_down_and_probe_back(fresh: Pair) -> None:
     for _ in range(4):
         client.chat(model="llama3.2", messages=MESSAGES)
     assert len(relayed(fresh.first, "/api/chat")) == 4
+
+
+def test_a_backend_that_does_not_answer_in_time_is_504(fresh: Pair) -> None:
+    fresh.first.configure(first_byte_ms=3000)
+    with pytest.raises(ollama.ResponseError) as err:
+        fresh.client().chat(model="llama3.2", messages=MESSAGES)
+    assert err.value.status_code == 504
+    assert relayed(fresh.second) == []  # no retry once the request was accepted
+    assert fresh.first.wait_cancellations(1, timeout=1.0)
 
 
 @pytest.mark.parametrize("command", ["list-backends", "probe-ollama"])

@@ -1,0 +1,59 @@
+"""What the relay hands to the recorder: one audit event per request, prompt logs on opt-in."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tests.fake_ollama.runner import FakeOllama
+from tests.gateway import cli, create_key
+from tests.routes.conftest import Stack
+
+CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "Why is the sky blue?"}],
+        "stream": False}
+
+
+def rows(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def go() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(url)
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def wait_rows(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    deadline = time.monotonic() + 5
+    while not (found := rows(url, sql, *args)):
+        assert time.monotonic() < deadline, sql
+        time.sleep(0.2)
+    return found
+
+
+def test_audit_event_and_prompt_log(stack: Stack, fake: FakeOllama, package_db: str) -> None:
+    cli(stack.env, "create-tenant", "--name", "audited")
+    key = create_key(stack.env, "audited", "logged", "--log-prompts", "true")
+    answer = httpx.post(stack.url + "/api/chat", json=CHAT, headers=stack.auth(key))
+    rid = answer.headers["x-request-id"]
+    body = answer.json()
+    (event,) = wait_rows(package_db, "SELECT * FROM audit_events WHERE request_id = $1", rid)
+    assert (event["status"], event["backend"], event["model"]) == (200, "main", "llama3.2")
+    assert event["prompt_tokens"] == body["prompt_eval_count"]
+    assert event["completion_tokens"] == body["eval_count"]
+    assert event["tokens_estimated"] is False and event["ttfb_ms"] > 0
+    (log,) = wait_rows(package_db, "SELECT * FROM prompt_logs WHERE request_id = $1", rid)
+    assert log["response_text"] == body["message"]["content"]
+    assert "Why is the sky blue?" in log["request_body"]
+
+
+def test_no_prompt_log_without_opt_in(stack: Stack, fake: FakeOllama, package_db: str) -> None:
+    answer = httpx.post(stack.url + "/api/chat", json=CHAT, headers=stack.auth())
+    rid = answer.headers["x-request-id"]
+    wait_rows(package_db, "SELECT 1 FROM audit_events WHERE request_id = $1", rid)
+    assert rows(package_db, "SELECT 1 FROM prompt_logs WHERE request_id = $1", rid) == []
