@@ -60,7 +60,7 @@ def run(
         workers=settings.workers,
         access_log=False,
         motd=False,
-        single_process=settings.workers == 1 and settings.redis_url is None,
+        single_process=settings.workers == 1,
     )
     logger.info(
         "serving on http://{}:{} with {} worker(s)", settings.host, settings.port, settings.workers
