@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Self
 
 import httpx
 
@@ -42,7 +42,7 @@ def gateway_env(**values: str | None) -> dict[str, str]:
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run one CLI command; by default fail the test when it fails."""
     proc = subprocess.run(
-        [EXE, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        [EXE, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}: {proc.stderr}")
@@ -82,7 +82,7 @@ class Gateway:
         """The base URL of this replica."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> Gateway:
+    def start(self, timeout: float = 30.0) -> Self:
         """Start and wait until every worker answers /healthz."""
         args = [
             EXE,
@@ -132,9 +132,9 @@ class Gateway:
             self.proc.wait()
         self.proc = None
 
-    def __enter__(self) -> Gateway:
+    def __enter__(self) -> Self:
         return self.start() if self.proc is None else self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
         self._log.close()

@@ -11,8 +11,10 @@ SERVICES = {
     "PostgreSQL": (
         os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         5432,
-        "apt-get install -y postgresql && pg_ctlcluster $(ls /etc/postgresql) main start "
-        "(trust auth for user postgres on 127.0.0.1), or set DATABASE_URL",
+        (
+            "apt-get install -y postgresql && pg_ctlcluster $(ls /etc/postgresql) main start "
+            "(trust auth for user postgres on 127.0.0.1), or set DATABASE_URL"
+        ),
     ),
     "Redis": (
         os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
