@@ -151,3 +151,36 @@ def _reported(r: httpx.Response) -> int:
     last = json.loads(r.text.strip().splitlines()[-1])
     assert last.get("done") is True, r.text[-300:]
     return int(last["prompt_eval_count"]) + int(last["eval_count"])
+
+
+def test_a_cancelled_stream_is_charged_what_was_generated(cluster: Cluster) -> None:
+    cluster.fake.configure(pace_ms=50, tokens=400)
+    key = cluster.key(cluster.tenant(), "--daily-tokens", "100000")
+    url = cluster.replicas[0].url
+
+    async def read_then_leave() -> int:
+        async with httpx.AsyncClient(timeout=30) as c:
+            req = c.build_request(
+                "POST",
+                url + "/api/generate",
+                json=generate_body(True),
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            r = await c.send(req, stream=True)
+            assert r.status_code == 200
+            lines = 0
+            async for line in r.aiter_lines():
+                if line.strip():
+                    lines += 1
+                if lines == 10:
+                    break
+            await r.aclose()
+            return lines
+
+    received = asyncio.run(read_then_leave())
+    sent = cluster.fake.wait_cancellations(1, timeout=3)[0]["tokens_sent"]
+    time.sleep(0.3)
+    charged = usage(url, key)["usage"]["key"]["day"]
+    prompt_estimate = 30  # "Why is the sky blue?" + template overhead, give or take a token
+    assert received <= sent < 400
+    assert received + prompt_estimate - 5 <= charged <= sent + prompt_estimate + 5, (charged, sent)
