@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -11,6 +12,7 @@ from loguru import logger
 from tortoise import connections
 
 from models import AuditEvent, PromptLog
+from server.purge import purge_expired_prompts
 
 MAX_BUFFER = 100_000
 BATCH = 500
@@ -70,8 +72,9 @@ class Recorder:
         if len(self._buffer) >= BATCH:
             self._wake.set()
 
-    async def run(self, interval: float) -> None:
-        """Flush for ever, every `interval` seconds or when a batch is full."""
+    async def run(self, interval: float, purge_every: float = 60.0) -> None:
+        """Flush for ever, every `interval` seconds or when a batch is full; purge expired prompts."""
+        last_purge = 0.0
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
@@ -79,6 +82,18 @@ class Recorder:
                 pass
             self._wake.clear()
             await self.flush()
+            if time.monotonic() - last_purge >= purge_every:
+                last_purge = time.monotonic()
+                await self._purge()
+
+    async def _purge(self) -> None:
+        try:
+            removed = await purge_expired_prompts(now_utc())
+        except Exception as exc:  # noqa: BLE001 - retried at the next interval
+            logger.warning("prompt log purge failed ({})", type(exc).__name__)
+            return
+        if removed:
+            logger.info("purged {} expired prompt logs", removed)
 
     async def flush(self) -> bool:
         """Write everything buffered; on failure keep it for the next try."""
