@@ -331,23 +331,19 @@ class Cli:
         no_migrate: bool = False,
     ) -> None:
         """Run the gateway (migrates first unless --no-migrate)."""
-        from server.serve import run  # type: ignore[import-not-found,unused-ignore]
+        from server.serve import run
 
         run(self._settings(), host=host, port=port, workers=workers, migrate=not no_migrate)
 
     def probe_ollama(self, json: bool = False) -> None:
         """Check every configured Ollama backend."""
-        from server.backends_cli import (  # type: ignore[import-not-found,unused-ignore]
-            probe_ollama,
-        )
+        from server.backends_cli import probe_ollama
 
         probe_ollama(self._settings(), json=json)
 
     def list_backends(self, json: bool = False) -> None:
         """List the configured Ollama backends."""
-        from server.backends_cli import (  # type: ignore[import-not-found,unused-ignore]
-            list_backends,
-        )
+        from server.backends_cli import list_backends
 
         list_backends(self._settings(), json=json)
 

@@ -196,16 +196,20 @@ def usage_table(report: UsageReport, timezone: str) -> str:
 
 
 def describe(changes: Changes) -> str:
-    """What a set-limits changed, as `rpm=60, models=none`."""
-    parts = [
-        f"{k.replace('_', '-')}={'none' if v is None else v}" for k, v in changes.limits.items()
-    ]
+    """What a set-limits changed, as `rpm=none, models=llama3, log-prompts=on`."""
+    parts = [f"{k.replace('_', '-')}={_or_none(v)}" for k, v in changes.limits.items()]
     if not isinstance(changes.models, Keep):
-        parts.append("models=" + ("none" if changes.models is None else ",".join(changes.models)))
+        models = changes.models
+        parts.append("models=" + ("none" if models is None else ",".join(models)))
     if not isinstance(changes.log_prompts, Keep):
+        prompts = changes.log_prompts
         parts.append(
-            f"log-prompts={'inherit' if changes.log_prompts is None else changes.log_prompts}"
+            "log-prompts=" + ("inherit" if prompts is None else "on" if prompts else "off")
         )
     if not isinstance(changes.prompt_ttl_days, Keep):
-        parts.append(f"prompt-ttl-days={changes.prompt_ttl_days or 'inherit'}")
+        parts.append(f"prompt-ttl-days={_or_none(changes.prompt_ttl_days)}")
     return ", ".join(parts)
+
+
+def _or_none(value: int | None) -> str:
+    return "none" if value is None else str(value)
