@@ -65,4 +65,3 @@ async def union(
             seen.add(normalise_model(name))
             out.append(item)
     return out
-

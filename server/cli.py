@@ -8,89 +8,18 @@ import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import fire
 from tortoise.exceptions import BaseORMException
 
 from config import Settings, SettingsError
-from models import LIMIT_FIELDS, KeyStatus, TenantStatus
+from models import KeyStatus, TenantStatus
 from server import admin, cli_output, db
-from server.admin import KEEP, AdminError, Changes, Keep, Notify
+from server.admin import AdminError, Changes, Keep, Notify
+from server.cli_flags import CliError, T, _changes, _count, _flag, _raw, _required, _text
 from server.invalidation import Invalidation, publish
-
-T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., None])
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
-
-
-class CliError(Exception):
-    """A failed command; main() prints it as one `error: ...` line and exits 1."""
-
-
-def _raw(method: F) -> F:
-    """Let fire pass every argument as the string typed (no literal parsing)."""
-    return fire.decorators.SetParseFn(str)(method)  # type: ignore[no-any-return]
-
-
-def _text(value: str | None, flag: str) -> str | None:
-    if value == "True":  # a bare `--flag` with no value
-        raise CliError(f"{flag} needs a value")
-    return value
-
-
-def _required(value: str | None, flag: str) -> str:
-    text = _text(value, flag)
-    if text is None or not text.strip():
-        raise CliError(f"{flag} is required")
-    return text
-
-
-def _flag(value: str | None, flag: str) -> bool | None:
-    if value is None:
-        return None
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise CliError(f"{flag} takes no value (or true/false), got {value!r}")
-
-
-def _count(value: str | None, flag: str, *, clearable: bool) -> int | None | Keep:
-    if value is None:
-        return KEEP
-    if clearable and value.strip().lower() == "none":
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
-        hint = " or none" if clearable else ""
-        raise CliError(f"{flag} needs a whole number >= 0{hint}, got {value!r}")
-    return number
-
-
-def _changes(flags: dict[str, Any]) -> Changes:
-    """The Changes named by a command's limit, --models and prompt flags (its locals())."""
-    limits = {n: _count(flags[n], "--" + n.replace("_", "-"), clearable=True) for n in LIMIT_FIELDS}
-    models: str | None = _text(flags["models"], "--models")
-    model_list: list[str] | None | Keep = KEEP
-    if models is not None:
-        model_list = None if models.strip().lower() == "none" else models.split(",")
-    log_prompts: str | None = flags["log_prompts"]
-    prompts: bool | None | Keep = KEEP
-    if log_prompts is not None:
-        inherit = log_prompts.strip().lower() in ("none", "inherit")
-        prompts = None if inherit else _flag(log_prompts, "--log-prompts")
-    return Changes(
-        limits={k: v for k, v in limits.items() if not isinstance(v, Keep)},
-        models=model_list,
-        log_prompts=prompts,
-        prompt_ttl_days=_count(flags["prompt_ttl_days"], "--prompt-ttl-days", clearable=True),
-    )
 
 
 def _notifier(settings: Settings) -> Notify:
@@ -105,13 +34,6 @@ def _notifier(settings: Settings) -> Notify:
         return sent
 
     return notify
-
-
-def _open_sqlite(url: str) -> None:
-    """Open (creating) a SQLite file first: Tortoise hangs when it cannot open one."""
-    path = url.removeprefix("sqlite://").split("?", 1)[0]
-    if url.startswith("sqlite://") and path and path != ":memory:":
-        sqlite3.connect(path).close()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -132,7 +54,7 @@ class Cli:
         """Run `work` in one event loop; turn expected failures into CliError."""
         settings = self._settings()
         try:
-            _open_sqlite(settings.database_url)
+            db.ensure_sqlite_file(settings.database_url)
             return asyncio.run(work(settings))
         except AdminError as exc:
             raise CliError(str(exc)) from exc

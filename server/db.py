@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from tortoise import Tortoise, connections
+from tortoise import Tortoise
 
-from config import Settings
+from config import Settings, SettingsError
 
 MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_ID = int.from_bytes(hashlib.sha256(b"neuronetz-gateway:migrate").digest()[:7], "big")
@@ -35,14 +36,28 @@ def migrations_location(database_url: str) -> Path:
     return MIGRATIONS_ROOT / dialect
 
 
+def ensure_sqlite_file(database_url: str) -> None:
+    """Open (creating) a SQLite file first: Tortoise hangs when it cannot open one."""
+    path = database_url.removeprefix("sqlite://").split("?", 1)[0]
+    if not database_url.startswith("sqlite://") or not path or path == ":memory:":
+        return
+    try:
+        sqlite3.connect(path).close()
+    except sqlite3.Error as exc:
+        raise SettingsError(
+            f"DATABASE_URL={database_url!r}: cannot open the SQLite file ({exc})"
+        ) from exc
+
+
 async def init_db(settings: Settings) -> None:
     """Open the connection pool for this process."""
+    ensure_sqlite_file(settings.database_url)
     await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
 
 
 async def close_db() -> None:
-    """Close every connection of this process."""
-    await connections.close_all()
+    """Close every connection of this process and forget the ORM context."""
+    await Tortoise.close_connections()
 
 
 @asynccontextmanager
@@ -59,6 +74,7 @@ async def migrate(settings: Settings) -> list[str]:
     """Apply pending migrations under a PostgreSQL advisory lock; return what was applied."""
     from aerich import Command
 
+    ensure_sqlite_file(settings.database_url)
     location = migrations_location(settings.database_url)
     command = Command(
         tortoise_config=tortoise_config(settings.database_url),

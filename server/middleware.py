@@ -61,6 +61,10 @@ def _translate(request: Request, exc: Exception) -> GatewayError:
         return MethodNotAllowed(f"method {request.method} not allowed on {request.path}")
     if isinstance(exc, sx.PayloadTooLarge):
         return PayloadTooLarge("request body is larger than the gateway allows")
+    if isinstance(exc, sx.RequestCancelled):
+        err = GatewayError("client closed the request")
+        err.status_code = 499
+        return err
     if isinstance(exc, sx.SanicException) and 400 <= (exc.status_code or 500) < 500:
         err = GatewayError(str(exc) or "bad request")
         err.status_code = exc.status_code

@@ -54,8 +54,9 @@ async def relay(request: Request, target: Target) -> None:
             outcome.prompt_estimate = parsed.prompt_tokens
             outcome.generates = target.kind.generates
             max_output = parsed.max_output if target.kind.generates else None
-            ask = Ask(request_id=st.request_id, prompt_tokens=parsed.prompt_tokens,
-                      max_output=max_output)
+            ask = Ask(
+                request_id=st.request_id, prompt_tokens=parsed.prompt_tokens, max_output=max_output
+            )
             admission = await admit(svc, p, ask)
             outcome.meter = Meter(capture=p.log_prompts)
         await _forward(request, svc, target, parsed, admission, outcome)
@@ -95,8 +96,9 @@ async def _forward(
             with upstream_errors(candidate.backend):
                 headers = request_headers(request.headers, candidate.backend)
                 upstream = await candidate.client.send(
-                    candidate.client.build_request(request.method, url, headers=headers,
-                                                   content=body),
+                    candidate.client.build_request(
+                        request.method, url, headers=headers, content=body
+                    ),
                     stream=True,
                 )
         except BackendDown as exc:
@@ -153,4 +155,3 @@ async def _stream(
             request.transport.close()
         return
     await response.eof()
-

@@ -10,7 +10,9 @@ from typing import Any
 
 TAIL_BYTES = 4096
 CAPTURE_LIMIT = 1 << 20  # at most 1 MiB of response text kept for a prompt log
-_COUNT = re.compile(rb'(?<!\\)"(prompt_eval_count|eval_count|prompt_tokens|completion_tokens)":(\d+)')
+_COUNT = re.compile(
+    rb'(?<!\\)"(prompt_eval_count|eval_count|prompt_tokens|completion_tokens)":(\d+)'
+)
 
 
 def estimate_tokens(chars: int) -> int:

@@ -29,6 +29,14 @@ def pg_template() -> Iterator[str]:
     dbs.drop_database(dbs._with_db(dbs.ADMIN_URL, name))
 
 
+@pytest.fixture(scope="package")
+def package_db(pg_template: str) -> Iterator[str]:
+    """A migrated database shared by one test package (its tests use their own tenants)."""
+    url = dbs.create_database(pg_template)
+    yield url
+    dbs.drop_database(url)
+
+
 @pytest.fixture
 def database_url(pg_template: str) -> Iterator[str]:
     """A fresh migrated PostgreSQL database for one test."""

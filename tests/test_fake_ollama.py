@@ -52,7 +52,7 @@ def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
 def sse_payloads(text: str) -> list[str]:
     events = [e for e in text.split("\n\n") if e]
     assert all(e.startswith("data: ") for e in events), events
-    return [e[len("data: "):] for e in events]
+    return [e[len("data: ") :] for e in events]
 
 
 # --- basics -------------------------------------------------------------------------------
@@ -78,8 +78,11 @@ def test_root_version_404_405(fake: FakeOllama) -> None:
 
 def test_requests_are_recorded(fake: FakeOllama, client: ollama.Client) -> None:
     client.list()
-    httpx.post(fake.url + "/api/show", json={"model": "llama3.2"},
-               headers={"Authorization": "Bearer secret", "X-Custom": "v"})
+    httpx.post(
+        fake.url + "/api/show",
+        json={"model": "llama3.2"},
+        headers={"Authorization": "Bearer secret", "X-Custom": "v"},
+    )
     records = fake.requests()
     assert [r["path"] for r in records] == ["/api/tags", "/api/show"]
     show = records[1]
@@ -106,21 +109,31 @@ def test_validation_errors(fake: FakeOllama) -> None:
     assert post("/api/chat", b"").json() == {"error": "missing request body"}
     bad = post("/api/chat", b"xyz")
     assert (bad.status_code, bad.json()) == (
-        400, {"error": "invalid character 'x' looking for beginning of value"})
+        400,
+        {"error": "invalid character 'x' looking for beginning of value"},
+    )
     assert post("/api/chat", b"{}").json() == {"error": "model is required"}
     generate = post("/api/generate", b"{}")
     assert (generate.status_code, generate.json()) == (404, {"error": "model '' not found"})
     typed = post("/api/chat", b'{"model":"llama3.2","messages":"hi"}')
-    assert typed.json() == {"error": "json: cannot unmarshal string into Go struct field "
-                                     "ChatRequest.messages of type []api.Message"}
+    assert typed.json() == {
+        "error": "json: cannot unmarshal string into Go struct field "
+        "ChatRequest.messages of type []api.Message"
+    }
     empty = post("/v1/chat/completions", b'{"model":"llama3.2","messages":[]}')
     assert empty.status_code == 400
-    assert empty.json() == {"error": {"message": "[] is too short - 'messages'",
-                                      "type": "invalid_request_error", "param": None,
-                                      "code": None}}
+    assert empty.json() == {
+        "error": {
+            "message": "[] is too short - 'messages'",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
     enc = post("/v1/embeddings", b'{"model":"all-minilm","input":"a","encoding_format":"x"}')
     assert enc.json()["error"]["message"] == (
-        "Invalid value for 'encoding_format' = x. Supported values: ['float', 'base64'].")
+        "Invalid value for 'encoding_format' = x. Supported values: ['float', 'base64']."
+    )
 
 
 # --- native generation ----------------------------------------------------------------------
@@ -136,8 +149,9 @@ def test_chat_non_stream_is_deterministic(client: ollama.Client) -> None:
     assert first.prompt_eval_count is not None and 26 <= first.prompt_eval_count <= 31
     assert first.total_duration is not None and first.eval_duration is not None
     assert first.load_duration is not None and first.prompt_eval_duration is not None
-    assert first.total_duration >= (first.load_duration + first.prompt_eval_duration
-                                    + first.eval_duration)
+    assert first.total_duration >= (
+        first.load_duration + first.prompt_eval_duration + first.eval_duration
+    )
     other = client.chat(model="llama3.2", messages=[{"role": "user", "content": "Other?"}])
     assert other.message.content != first.message.content
 
@@ -188,12 +202,19 @@ def test_thinking_and_tools(client: ollama.Client, oai: openai.OpenAI) -> None:
     assert kinds == sorted(kinds, reverse=True) and "t" in kinds and "c" in kinds
     with pytest.raises(ollama.ResponseError) as err:
         client.chat(model="llama3.2", messages=MESSAGES, think=True)
-    assert (err.value.status_code, err.value.error) == (
-        400, '"llama3.2" does not support thinking')
-    tool: ChatCompletionToolParam = {"type": "function", "function": {
-        "name": "get_weather", "description": "weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                       "required": ["city"]}}}
+    assert (err.value.status_code, err.value.error) == (400, '"llama3.2" does not support thinking')
+    tool: ChatCompletionToolParam = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
     called = client.chat(model="llama3.2", messages=MESSAGES, tools=[tool])
     calls = called.message.tool_calls or []
     assert [c.function.name for c in calls] == ["get_weather"]
@@ -201,8 +222,7 @@ def test_thinking_and_tools(client: ollama.Client, oai: openai.OpenAI) -> None:
     with pytest.raises(ollama.ResponseError) as err:
         client.chat(model="all-minilm", messages=MESSAGES)
     assert err.value.status_code == 400
-    completion = oai.chat.completions.create(model="llama3.2", messages=MESSAGES,
-                                             tools=[tool])
+    completion = oai.chat.completions.create(model="llama3.2", messages=MESSAGES, tools=[tool])
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     assert choice.message.tool_calls is not None
@@ -211,8 +231,10 @@ def test_thinking_and_tools(client: ollama.Client, oai: openai.OpenAI) -> None:
 
 
 def test_format_json(client: ollama.Client) -> None:
-    schema = {"type": "object", "properties": {"name": {"type": "string"},
-                                               "age": {"type": "integer"}}}
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    }
     reply = client.chat(model="llama3.2", messages=MESSAGES, format=schema)
     data = json.loads(reply.message.content or "")
     assert set(data) == {"name", "age"} and isinstance(data["age"], int)
@@ -239,8 +261,7 @@ def test_embed(client: ollama.Client) -> None:
 
 def test_list_show_ps(client: ollama.Client) -> None:
     names = {m.model for m in client.list().models}
-    assert names == {"llama3.2:latest", "qwen3:8b", "all-minilm:latest",
-                     "nomic-embed-text:latest"}
+    assert names == {"llama3.2:latest", "qwen3:8b", "all-minilm:latest", "nomic-embed-text:latest"}
     shown = client.show("llama3.2")
     assert shown.modelinfo is not None and shown.modelinfo["llama.context_length"] == 131072
     assert shown.capabilities == ["completion", "tools"]
@@ -282,7 +303,8 @@ def test_model_management(fake: FakeOllama, client: ollama.Client, tmp_path: Pat
     mismatch = httpx.post(f"{fake.url}/api/blobs/sha256:{'0' * 64}", content=b"x")
     assert mismatch.status_code == 400 and "digest mismatch" in mismatch.json()["error"]
     assert httpx.post(f"{fake.url}/api/blobs/bad", content=b"x").json() == {
-        "error": "invalid digest format"}
+        "error": "invalid digest format"
+    }
     fake.configure(models=[])
     assert client.list().models == []
     assert httpx.get(fake.url + "/v1/models").json() == {"object": "list", "data": None}
@@ -292,8 +314,10 @@ def test_not_found_errors(client: ollama.Client, oai: openai.OpenAI) -> None:
     cases: list[tuple[Callable[[], object], str]] = [
         (lambda: client.chat(model="nope", messages=MESSAGES), "model 'nope' not found"),
         (lambda: client.generate(model="nope", prompt="x"), "model 'nope' not found"),
-        (lambda: client.embed(model="nope", input="x"),
-         'model "nope" not found, try pulling it first'),
+        (
+            lambda: client.embed(model="nope", input="x"),
+            'model "nope" not found, try pulling it first',
+        ),
         (lambda: client.show("nope"), "model 'nope:latest' not found"),
     ]
     for call, message in cases:
@@ -302,8 +326,12 @@ def test_not_found_errors(client: ollama.Client, oai: openai.OpenAI) -> None:
         assert (err.value.status_code, err.value.error) == (404, message)
     with pytest.raises(openai.NotFoundError) as oerr:
         oai.chat.completions.create(model="gpt-4o", messages=MESSAGES)
-    assert oerr.value.body == {"message": "model 'gpt-4o' not found", "type": "not_found_error",
-                               "param": None, "code": None}
+    assert oerr.value.body == {
+        "message": "model 'gpt-4o' not found",
+        "type": "not_found_error",
+        "param": None,
+        "code": None,
+    }
     with pytest.raises(openai.NotFoundError):
         oai.models.retrieve("nope")
     with pytest.raises(openai.NotFoundError):
@@ -323,28 +351,32 @@ def test_openai_chat(client: ollama.Client, oai: openai.OpenAI) -> None:
     assert completion.usage is not None
     assert completion.usage.prompt_tokens == native.prompt_eval_count
     assert completion.usage.completion_tokens == native.eval_count
-    capped = oai.chat.completions.create(model="llama3.2", messages=MESSAGES,
-                                         max_completion_tokens=3)
+    capped = oai.chat.completions.create(
+        model="llama3.2", messages=MESSAGES, max_completion_tokens=3
+    )
     assert capped.choices[0].finish_reason == "length"
     assert capped.usage is not None and capped.usage.completion_tokens == 3
 
 
 def test_openai_chat_stream(oai: openai.OpenAI, fake: FakeOllama) -> None:
-    plain = list(oai.chat.completions.create(model="llama3.2", messages=MESSAGES,
-                                             stream=True))
+    plain = list(oai.chat.completions.create(model="llama3.2", messages=MESSAGES, stream=True))
     assert plain[0].choices[0].delta.role == "assistant"
     assert all(c.choices[0].delta.role is None for c in plain[1:])
     assert plain[-1].choices[0].finish_reason == "stop"
     assert all(c.usage is None for c in plain)
-    with_usage = list(oai.chat.completions.create(
-        model="llama3.2", messages=MESSAGES, stream=True,
-        stream_options={"include_usage": True}))
+    with_usage = list(
+        oai.chat.completions.create(
+            model="llama3.2", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert with_usage[-1].choices == [] and with_usage[-1].usage is not None
     assert with_usage[-1].usage.completion_tokens == 12
     text = "".join(c.choices[0].delta.content or "" for c in plain)
     assert text == "".join(c.choices[0].delta.content or "" for c in with_usage[:-1])
-    raw = httpx.post(fake.url + "/v1/chat/completions",
-                     json={"model": "llama3.2", "messages": MESSAGES, "stream": True})
+    raw = httpx.post(
+        fake.url + "/v1/chat/completions",
+        json={"model": "llama3.2", "messages": MESSAGES, "stream": True},
+    )
     assert raw.headers["content-type"] == "text/event-stream"
     assert "content-length" not in raw.headers
     payloads = sse_payloads(raw.text)
@@ -359,17 +391,29 @@ def test_openai_completions(oai: openai.OpenAI, fake: FakeOllama) -> None:
     assert completion.id.startswith("cmpl-") and completion.object == "text_completion"
     assert completion.choices[0].text and completion.usage is not None
     assert completion.usage.completion_tokens == 12
-    streamed = list(oai.completions.create(model="llama3.2", prompt="Once upon a time",
-                                           stream=True, max_tokens=4))
+    streamed = list(
+        oai.completions.create(
+            model="llama3.2", prompt="Once upon a time", stream=True, max_tokens=4
+        )
+    )
     assert "".join(c.choices[0].text for c in streamed) == " ".join(
-        completion.choices[0].text.split(" ")[:4])
+        completion.choices[0].text.split(" ")[:4]
+    )
     assert streamed[-1].choices[0].finish_reason == "length"
-    raw = httpx.post(fake.url + "/v1/completions", json={
-        "model": "llama3.2", "prompt": "x", "stream": True,
-        "stream_options": {"include_usage": True}})
+    raw = httpx.post(
+        fake.url + "/v1/completions",
+        json={
+            "model": "llama3.2",
+            "prompt": "x",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    )
     chunks = [json.loads(p) for p in sse_payloads(raw.text)[:-1]]
-    assert all(c["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-               for c in chunks[:-1])
+    assert all(
+        c["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        for c in chunks[:-1]
+    )
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 12
 
 
@@ -377,12 +421,15 @@ def test_openai_embeddings_and_models(oai: openai.OpenAI) -> None:
     result = oai.embeddings.create(model="all-minilm", input=["a", "b"])
     assert [len(d.embedding) for d in result.data] == [384, 384]
     assert result.usage.prompt_tokens == result.usage.total_tokens > 0
-    b64 = oai.embeddings.with_raw_response.create(model="all-minilm", input="a",
-                                                  encoding_format="base64")
+    b64 = oai.embeddings.with_raw_response.create(
+        model="all-minilm", input="a", encoding_format="base64"
+    )
     encoded = json.loads(b64.text)["data"][0]["embedding"]
     floats = struct.unpack("<384f", base64.b64decode(encoded))
-    assert all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9)
-               for x, y in zip(floats, result.data[0].embedding, strict=True))
+    assert all(
+        math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9)
+        for x, y in zip(floats, result.data[0].embedding, strict=True)
+    )
     models = oai.models.list()
     assert {m.id for m in models.data} >= {"llama3.2:latest", "qwen3:8b"}
     assert all(m.owned_by == "library" for m in models.data)
@@ -393,8 +440,9 @@ def test_openai_embeddings_and_models(oai: openai.OpenAI) -> None:
 
 
 def test_stream_framing(fake: FakeOllama) -> None:
-    with httpx.stream("POST", fake.url + "/api/chat",
-                      json={"model": "llama3.2", "messages": MESSAGES}) as response:
+    with httpx.stream(
+        "POST", fake.url + "/api/chat", json={"model": "llama3.2", "messages": MESSAGES}
+    ) as response:
         assert response.headers["content-type"] == "application/x-ndjson"
         assert response.headers.get("transfer-encoding") == "chunked"
         assert "content-length" not in response.headers
@@ -405,8 +453,10 @@ def test_stream_framing(fake: FakeOllama) -> None:
 def test_pacing(fake: FakeOllama, client: ollama.Client) -> None:
     fake.configure(pace_ms=60, tokens=6, first_byte_ms=100)
     started = time.monotonic()
-    arrivals = [time.monotonic() - started
-                for _ in client.generate(model="llama3.2", prompt="x", stream=True)]
+    arrivals = [
+        time.monotonic() - started
+        for _ in client.generate(model="llama3.2", prompt="x", stream=True)
+    ]
     assert arrivals[0] >= 0.09
     assert arrivals[-1] - arrivals[0] >= 0.3  # 6 gaps of 60 ms after the first chunk
     assert arrivals[0] < arrivals[-1] - 0.25  # the first chunk was not buffered
@@ -423,8 +473,12 @@ def test_openai_timeout(fake: FakeOllama) -> None:
 
 def test_cancellation_streaming(fake: FakeOllama) -> None:
     fake.configure(pace_ms=30, tokens=200)
-    with httpx.stream("POST", fake.url + "/api/chat", headers={"x-request-id": "req-1"},
-                      json={"model": "llama3.2", "messages": MESSAGES}) as response:
+    with httpx.stream(
+        "POST",
+        fake.url + "/api/chat",
+        headers={"x-request-id": "req-1"},
+        json={"model": "llama3.2", "messages": MESSAGES},
+    ) as response:
         lines = response.iter_lines()
         next(lines), next(lines)
     closed = time.monotonic()
@@ -439,15 +493,19 @@ def test_cancellation_streaming(fake: FakeOllama) -> None:
 def test_cancellation_non_stream(fake: FakeOllama) -> None:
     fake.configure(pace_ms=30, tokens=200)
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(fake.url + "/v1/chat/completions", timeout=0.25,
-                   json={"model": "llama3.2", "messages": MESSAGES})
+        httpx.post(
+            fake.url + "/v1/chat/completions",
+            timeout=0.25,
+            json={"model": "llama3.2", "messages": MESSAGES},
+        )
     records = fake.wait_cancellations(1)
     assert [(r["path"], r["stream"]) for r in records] == [("/v1/chat/completions", False)]
     assert records[0]["tokens_sent"] < 20
 
 
-def test_fault_error_before_first(fake: FakeOllama, client: ollama.Client,
-                                  oai: openai.OpenAI) -> None:
+def test_fault_error_before_first(
+    fake: FakeOllama, client: ollama.Client, oai: openai.OpenAI
+) -> None:
     fake.configure(fault="error_before_first")
     raw = httpx.post(fake.url + "/api/generate", json={"model": "llama3.2", "prompt": "x"})
     assert raw.status_code == 500 and raw.headers["content-type"] == "application/json"
@@ -477,24 +535,28 @@ def test_fault_midstream_native(fake: FakeOllama, client: ollama.Client) -> None
 
 def test_fault_midstream_openai(fake: FakeOllama, oai: openai.OpenAI) -> None:
     fake.configure(fault="midstream_error", fault_after=2)
-    raw = httpx.post(fake.url + "/v1/chat/completions",
-                     json={"model": "llama3.2", "messages": MESSAGES, "stream": True})
+    raw = httpx.post(
+        fake.url + "/v1/chat/completions",
+        json={"model": "llama3.2", "messages": MESSAGES, "stream": True},
+    )
     payloads = sse_payloads(raw.text)
     assert "[DONE]" not in payloads and len(payloads) == 3
     last = json.loads(payloads[-1])
     assert last["model"] == "" and last["choices"][0]["delta"] == {"content": ""}
-    chunks = list(oai.chat.completions.create(model="llama3.2", messages=MESSAGES,
-                                              stream=True))
+    chunks = list(oai.chat.completions.create(model="llama3.2", messages=MESSAGES, stream=True))
     assert len(chunks) == 3 and chunks[-1].choices[0].finish_reason is None
 
 
-def test_fault_busy_and_load_timeout(fake: FakeOllama, client: ollama.Client,
-                                     oai: openai.OpenAI) -> None:
+def test_fault_busy_and_load_timeout(
+    fake: FakeOllama, client: ollama.Client, oai: openai.OpenAI
+) -> None:
     fake.configure(fault="busy")
     with pytest.raises(ollama.ResponseError) as err:
         client.chat(model="llama3.2", messages=MESSAGES)
     assert (err.value.status_code, err.value.error) == (
-        503, "server busy, please try again.  maximum pending requests exceeded")
+        503,
+        "server busy, please try again.  maximum pending requests exceeded",
+    )
     with pytest.raises(openai.InternalServerError) as oerr:
         oai.chat.completions.create(model="llama3.2", messages=MESSAGES)
     assert oerr.value.status_code == 503
@@ -504,7 +566,9 @@ def test_fault_busy_and_load_timeout(fake: FakeOllama, client: ollama.Client,
         client.embed(model="all-minilm", input="x")
     assert time.monotonic() - started >= 0.14
     assert (err.value.status_code, err.value.error) == (
-        500, "timed out waiting for llama runner to start - progress 0.00 - ")
+        500,
+        "timed out waiting for llama runner to start - progress 0.00 - ",
+    )
 
 
 def test_fault_abrupt_close(fake: FakeOllama, client: ollama.Client) -> None:
@@ -514,8 +578,9 @@ def test_fault_abrupt_close(fake: FakeOllama, client: ollama.Client) -> None:
         received.extend(client.chat(model="llama3.2", messages=MESSAGES, stream=True))
     assert len(received) == 2
     with pytest.raises(httpx.RemoteProtocolError):
-        httpx.post(fake.url + "/api/generate",
-                   json={"model": "llama3.2", "prompt": "x", "stream": False})
+        httpx.post(
+            fake.url + "/api/generate", json={"model": "llama3.2", "prompt": "x", "stream": False}
+        )
     assert fake.cancellations() == []
     fake.configure(fault=None)
     assert client.chat(model="llama3.2", messages=MESSAGES).done

@@ -13,16 +13,24 @@ from .state import Config
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Parse command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m tests.fake_ollama",
-                                     description="Fake Ollama server for tests.")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fake_ollama", description="Fake Ollama server for tests."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=11434)
-    parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
-                        help="comma-separated installed models ('' for none)")
+    parser.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help="comma-separated installed models ('' for none)",
+    )
     parser.add_argument("--version", default="0.33.0")
     parser.add_argument("--pace-ms", type=float, default=0.0, help="delay between tokens")
-    parser.add_argument("--first-byte-ms", type=float, default=0.0,
-                        help="delay before the first byte (simulated load)")
+    parser.add_argument(
+        "--first-byte-ms",
+        type=float,
+        default=0.0,
+        help="delay before the first byte (simulated load)",
+    )
     parser.add_argument("--tokens", type=int, default=12, help="default generation length")
     return parser.parse_args(argv)
 
@@ -30,17 +38,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run the server in a single process until terminated."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    config = Config(models=[m.strip() for m in args.models.split(",") if m.strip()],
-                    version=args.version, pace_ms=args.pace_ms,
-                    first_byte_ms=args.first_byte_ms, tokens=args.tokens)
+    config = Config(
+        models=[m.strip() for m in args.models.split(",") if m.strip()],
+        version=args.version,
+        pace_ms=args.pace_ms,
+        first_byte_ms=args.first_byte_ms,
+        tokens=args.tokens,
+    )
     app = create_app(config)
 
     @app.after_server_start
     async def announce(*_: Any) -> None:
         print(f"fake-ollama listening on {args.host}:{args.port}", flush=True)
 
-    app.run(host=args.host, port=args.port, single_process=True, access_log=False,
-            motd=False, debug=False, auto_reload=False)
+    app.run(
+        host=args.host,
+        port=args.port,
+        single_process=True,
+        access_log=False,
+        motd=False,
+        debug=False,
+        auto_reload=False,
+    )
 
 
 if __name__ == "__main__":

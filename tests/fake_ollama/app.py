@@ -64,7 +64,7 @@ def resolve(path: str) -> tuple[dict[str, Handler], tuple[str, ...]] | None:
     if path in ROUTES:
         return ROUTES[path], ()
     for prefix, handlers in PARAM_ROUTES.items():
-        rest = path[len(prefix):]
+        rest = path[len(prefix) :]
         if path.startswith(prefix) and rest and "/" not in rest:
             return handlers, (rest,)
     return None
@@ -73,9 +73,16 @@ def resolve(path: str) -> tuple[dict[str, Handler], tuple[str, ...]] | None:
 def record(request: Request, state: State, path: str) -> None:
     """Remember a request for /_fake/requests."""
     headers = {k.lower(): ", ".join(request.headers.getall(k)) for k in request.headers}
-    state.requests.append({"method": request.method, "path": path,
-                           "query": request.query_string, "headers": headers,
-                           "body": decode_body(request), "time": time.time()})
+    state.requests.append(
+        {
+            "method": request.method,
+            "path": path,
+            "query": request.query_string,
+            "headers": headers,
+            "body": decode_body(request),
+            "time": time.time(),
+        }
+    )
 
 
 def authorised(request: Request, state: State) -> bool:

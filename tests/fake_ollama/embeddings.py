@@ -18,8 +18,9 @@ from .util import estimate_tokens, float32, stable_int
 from .web import ApiError, check_types, json_response, parse_json, send_json
 
 
-def vector(spec: ModelSpec, text: str, dimensions: int | None = None,
-           normalize: bool = True) -> list[float]:
+def vector(
+    spec: ModelSpec, text: str, dimensions: int | None = None, normalize: bool = True
+) -> list[float]:
     """A pseudo-random vector seeded from (model, text); L2-normalised float32 by default."""
     rng = random.Random(stable_int("embed", spec.name, text))
     values = [rng.gauss(0.0, 1.0) for _ in range(spec.embedding_length)]
@@ -47,9 +48,14 @@ def parse_inputs(value: Any, error: str) -> list[str]:
     raise ApiError(400, error)
 
 
-async def embed_core(request: Request, state: State, spec: ModelSpec, model: str,
-                     inputs: list[str], body: dict[str, Any]) -> tuple[list[list[float]], int,
-                                                                      dict[str, int]]:
+async def embed_core(
+    request: Request,
+    state: State,
+    spec: ModelSpec,
+    model: str,
+    inputs: list[str],
+    body: dict[str, Any],
+) -> tuple[list[list[float]], int, dict[str, int]]:
     """Schedule (with faults), then compute vectors; returns (vectors, tokens, timings)."""
     tracker = Tracker(request, state, model, stream=False)
     started = time.monotonic_ns()
@@ -78,8 +84,9 @@ async def embed_core(request: Request, state: State, spec: ModelSpec, model: str
 async def embed(request: Request, state: State) -> HTTPResponse | None:
     """POST /api/embed."""
     body = parse_json(request, "api.EmbedRequest")
-    check_types(body, "api.EmbedRequest", {"model": ((str,), "string"),
-                                           "dimensions": ((int,), "int")})
+    check_types(
+        body, "api.EmbedRequest", {"model": ((str,), "string"), "dimensions": ((int,), "int")}
+    )
     keep_alive_of(body)
     model = body.get("model") or ""
     if not model:
@@ -91,16 +98,21 @@ async def embed(request: Request, state: State) -> HTTPResponse | None:
     vectors, tokens, timing = await embed_core(request, state, spec, model, inputs, body)
     if not inputs:
         return json_response({"model": model, "embeddings": []})
-    out: dict[str, Any] = {"model": model, "embeddings": vectors, **timing,
-                           "prompt_eval_count": tokens}
+    out: dict[str, Any] = {
+        "model": model,
+        "embeddings": vectors,
+        **timing,
+        "prompt_eval_count": tokens,
+    }
     return await send_json(request, out)
 
 
 async def embeddings(request: Request, state: State) -> HTTPResponse | None:
     """POST /api/embeddings (legacy, unnormalised float64)."""
     body = parse_json(request, "api.EmbeddingRequest")
-    check_types(body, "api.EmbeddingRequest", {"model": ((str,), "string"),
-                                               "prompt": ((str,), "string")})
+    check_types(
+        body, "api.EmbeddingRequest", {"model": ((str,), "string"), "prompt": ((str,), "string")}
+    )
     keep_alive_of(body)
     model = body.get("model") or ""
     if not model:

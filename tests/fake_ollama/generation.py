@@ -36,9 +36,13 @@ class Tracker:
         """Store a cancellation entry (unless the fake itself closed the connection)."""
         if self.aborted:
             return
-        entry: dict[str, Any] = {"path": self.request.path, "time": time.time(),
-                                 "tokens_sent": self.tokens_sent, "model": self.model,
-                                 "stream": self.stream}
+        entry: dict[str, Any] = {
+            "path": self.request.path,
+            "time": time.time(),
+            "tokens_sent": self.tokens_sent,
+            "model": self.model,
+            "stream": self.stream,
+        }
         request_id = self.request.headers.get("x-request-id")
         if request_id:
             entry["request_id"] = request_id
@@ -90,10 +94,14 @@ class Result:
         prompt_ns = self.plan.prompt_tokens * 1_480_000 + 2_100_000
         eval_ns = max(self.eval_ns, self.eval_count * 16_300_000)
         total = max(self.total_ns, self.load_ns + prompt_ns + eval_ns + 2_500_000)
-        values = {"total_duration": total, "load_duration": self.load_ns,
-                  "prompt_eval_count": self.plan.prompt_tokens,
-                  "prompt_eval_duration": prompt_ns, "eval_count": self.eval_count,
-                  "eval_duration": eval_ns if self.eval_count else 0}
+        values = {
+            "total_duration": total,
+            "load_duration": self.load_ns,
+            "prompt_eval_count": self.plan.prompt_tokens,
+            "prompt_eval_duration": prompt_ns,
+            "eval_count": self.eval_count,
+            "eval_duration": eval_ns if self.eval_count else 0,
+        }
         return {k: v for k, v in values.items() if v}
 
 
@@ -132,8 +140,9 @@ class Clock:
         return self.last
 
 
-async def run_generation(request: Request, state: State, model: str, plan: Plan,
-                         fmt: Formatter, stream: bool) -> HTTPResponse | None:
+async def run_generation(
+    request: Request, state: State, model: str, plan: Plan, fmt: Formatter, stream: bool
+) -> HTTPResponse | None:
     """Produce a generation with pacing and faults; record client disconnects."""
     cfg = state.config
     tracker = Tracker(request, state, model, stream)
@@ -151,8 +160,16 @@ async def run_generation(request: Request, state: State, model: str, plan: Plan,
         raise
 
 
-async def _emit(request: Request, cfg: Config, plan: Plan, fmt: Formatter, stream: bool,
-                tracker: Tracker, started: int, load_ns: int) -> HTTPResponse | None:
+async def _emit(
+    request: Request,
+    cfg: Config,
+    plan: Plan,
+    fmt: Formatter,
+    stream: bool,
+    tracker: Tracker,
+    started: int,
+    load_ns: int,
+) -> HTTPResponse | None:
     midstream = cfg.fault in ("midstream_error", "abrupt_close")
     trigger = min(cfg.fault_after, len(plan.pieces)) if midstream else -1
     clock = Clock()
@@ -182,8 +199,9 @@ async def _emit(request: Request, cfg: Config, plan: Plan, fmt: Formatter, strea
     now = time.monotonic_ns()
     result = Result(plan, sent, load_ns, now - eval_started, now - started, clock.now())
     if response is None:
-        return await send_json(request, fmt.aggregate(result), 200, fmt.aggregate_content_type,
-                               fmt.aggregate_newline)
+        return await send_json(
+            request, fmt.aggregate(result), 200, fmt.aggregate_content_type, fmt.aggregate_newline
+        )
     for event in fmt.done(result):
         await response.send(event)
     await response.eof()

@@ -65,8 +65,9 @@ async def ps(request: Request, state: State) -> HTTPResponse | None:
     return await send_json(request, {"models": models})
 
 
-async def progress(request: Request, state: State, events: list[dict[str, Any]],
-                   stream: bool) -> HTTPResponse | None:
+async def progress(
+    request: Request, state: State, events: list[dict[str, Any]], stream: bool
+) -> HTTPResponse | None:
     """Stream progress objects as NDJSON, or return the last one (waitForStream)."""
     if not stream:
         last = events[-1]
@@ -82,11 +83,14 @@ async def progress(request: Request, state: State, events: list[dict[str, Any]],
 
 
 def _layers(spec: ModelSpec) -> list[tuple[str, int]]:
-    extra = [hashlib.sha256(f"{spec.name}:{kind}".encode()).hexdigest()
-             for kind in ("template", "license", "params")]
+    extra = [
+        hashlib.sha256(f"{spec.name}:{kind}".encode()).hexdigest()
+        for kind in ("template", "license", "params")
+    ]
     sizes = [1429, 7711, 96]
     return [(f"sha256:{spec.digest}", spec.size - sum(sizes))] + [
-        (f"sha256:{d}", s) for d, s in zip(extra, sizes, strict=True)]
+        (f"sha256:{d}", s) for d, s in zip(extra, sizes, strict=True)
+    ]
 
 
 def _transfer(verb: str, spec: ModelSpec, done_already: bool) -> list[dict[str, Any]]:
@@ -121,8 +125,11 @@ async def pull(request: Request, state: State) -> HTTPResponse | None:
         return await progress(request, state, events, stream)
     present = spec.name in state.installed
     events += _transfer("pulling", spec, present)
-    events += [{"status": "verifying sha256 digest"}, {"status": "writing manifest"},
-               {"status": "success"}]
+    events += [
+        {"status": "verifying sha256 digest"},
+        {"status": "writing manifest"},
+        {"status": "success"},
+    ]
     if not present:
         state.installed[spec.name] = renamed(spec, spec.name, time.time_ns())
     return await progress(request, state, events, stream)
@@ -166,8 +173,11 @@ async def create(request: Request, state: State) -> HTTPResponse | None:
         base = guess_spec(name)
     else:
         raise ApiError(400, "neither 'from' or 'files' was specified")
-    extras = {k: body[k] for k in ("system", "template", "parameters", "license", "messages")
-              if body.get(k)}
+    extras = {
+        k: body[k]
+        for k in ("system", "template", "parameters", "license", "messages")
+        if body.get(k)
+    }
     if extras:
         layer = hashlib.sha256(go_json_bytes(extras)).hexdigest()
         events.append({"status": f"creating new layer sha256:{layer}"})

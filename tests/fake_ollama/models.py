@@ -41,12 +41,29 @@ class ModelSpec:
         return capability in self.capabilities
 
 
-def _spec(name: str, family: str, psize: str, quant: str, size: int, caps: tuple[str, ...],
-          ctx: int, emb: int, pcount: int, digest: str = "") -> ModelSpec:
+def _spec(
+    name: str,
+    family: str,
+    psize: str,
+    quant: str,
+    size: int,
+    caps: tuple[str, ...],
+    ctx: int,
+    emb: int,
+    pcount: int,
+    digest: str = "",
+) -> ModelSpec:
     return ModelSpec(
-        name=name, family=family, parameter_size=psize, quantization=quant, size=size,
-        digest=digest or sha256_hex(f"fake-ollama:{name}"), capabilities=caps,
-        context_length=ctx, embedding_length=emb, parameter_count=pcount,
+        name=name,
+        family=family,
+        parameter_size=psize,
+        quantization=quant,
+        size=size,
+        digest=digest or sha256_hex(f"fake-ollama:{name}"),
+        capabilities=caps,
+        context_length=ctx,
+        embedding_length=emb,
+        parameter_count=pcount,
         modified_ns=BASE_MODIFIED_NS - stable_int("modified", name) % (30 * 86400 * 10**9),
         families=(family,),
     )
@@ -55,15 +72,43 @@ def _spec(name: str, family: str, psize: str, quant: str, size: int, caps: tuple
 BUILTIN: dict[str, ModelSpec] = {
     s.name: s
     for s in (
-        _spec("llama3.2:latest", "llama", "3.2B", "Q4_K_M", 2019393189, ("completion", "tools"),
-              131072, 3072, 3212749888,
-              "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72"),
-        _spec("qwen3:8b", "qwen3", "8.2B", "Q4_K_M", 5225388164,
-              ("completion", "tools", "thinking"), 40960, 4096, 8190735360),
-        _spec("all-minilm:latest", "bert", "23M", "F16", 45960996, ("embedding",),
-              512, 384, 22565376),
-        _spec("nomic-embed-text:latest", "nomic-bert", "137M", "F16", 274302450, ("embedding",),
-              2048, 768, 136727040),
+        _spec(
+            "llama3.2:latest",
+            "llama",
+            "3.2B",
+            "Q4_K_M",
+            2019393189,
+            ("completion", "tools"),
+            131072,
+            3072,
+            3212749888,
+            "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+        ),
+        _spec(
+            "qwen3:8b",
+            "qwen3",
+            "8.2B",
+            "Q4_K_M",
+            5225388164,
+            ("completion", "tools", "thinking"),
+            40960,
+            4096,
+            8190735360,
+        ),
+        _spec(
+            "all-minilm:latest", "bert", "23M", "F16", 45960996, ("embedding",), 512, 384, 22565376
+        ),
+        _spec(
+            "nomic-embed-text:latest",
+            "nomic-bert",
+            "137M",
+            "F16",
+            274302450,
+            ("embedding",),
+            2048,
+            768,
+            136727040,
+        ),
     )
 }
 DEFAULT_MODELS = ["llama3.2:latest", "qwen3:8b", "all-minilm:latest", "nomic-embed-text:latest"]
@@ -123,13 +168,31 @@ def guess_spec(name: str) -> ModelSpec:
     base = (ref.model if ref else name).lower()
     family = re.sub(r"[\d.\-_]+$", "", base.split("-")[0]) or "llama"
     if any(key in base for key in ("embed", "minilm", "bge", "e5")):
-        return _spec(canonical, "bert", "110M", "F16", 220_000_000 + stable_int(base) % 10**7,
-                     ("embedding",), 512, 768, 110_000_000)
+        return _spec(
+            canonical,
+            "bert",
+            "110M",
+            "F16",
+            220_000_000 + stable_int(base) % 10**7,
+            ("embedding",),
+            512,
+            768,
+            110_000_000,
+        )
     caps: tuple[str, ...] = ("completion", "tools")
     if any(key in base for key in ("qwen3", "deepseek-r1", "gpt-oss", "magistral")):
         caps = ("completion", "tools", "thinking")
-    return _spec(canonical, family, "7.6B", "Q4_K_M", 4_000_000_000 + stable_int(base) % 10**9,
-                 caps, 32768, 4096, 7_615_616_512)
+    return _spec(
+        canonical,
+        family,
+        "7.6B",
+        "Q4_K_M",
+        4_000_000_000 + stable_int(base) % 10**9,
+        caps,
+        32768,
+        4096,
+        7_615_616_512,
+    )
 
 
 def renamed(spec: ModelSpec, new_name: str, modified_ns: int) -> ModelSpec:
@@ -165,9 +228,11 @@ def tags_entry(spec: ModelSpec) -> dict[str, Any]:
 def _template(spec: ModelSpec) -> str:
     if spec.is_embedding:
         return "{{ .Prompt }}"
-    return ("<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>"
-            "<|start_header_id|>user<|end_header_id|>\n\n{{ .Prompt }}<|eot_id|>"
-            "<|start_header_id|>assistant<|end_header_id|>\n\n")
+    return (
+        "<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\n{{ .Prompt }}<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
 
 
 def show_body(spec: ModelSpec) -> dict[str, Any]:

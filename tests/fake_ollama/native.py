@@ -32,11 +32,25 @@ from .web import (
 
 STR, BOOL = ((str,), "string"), ((bool,), "bool")
 OPTIONS = ((dict,), "map[string]interface {}")
-GENERATE_TYPES = {"model": STR, "prompt": STR, "system": STR, "suffix": STR, "template": STR,
-                  "stream": BOOL, "raw": BOOL, "context": ((list,), "[]int"),
-                  "images": ((list,), "[]api.ImageData"), "options": OPTIONS}
-CHAT_TYPES = {"model": STR, "stream": BOOL, "messages": ((list,), "[]api.Message"),
-              "tools": ((list,), "api.Tools"), "options": OPTIONS}
+GENERATE_TYPES = {
+    "model": STR,
+    "prompt": STR,
+    "system": STR,
+    "suffix": STR,
+    "template": STR,
+    "stream": BOOL,
+    "raw": BOOL,
+    "context": ((list,), "[]int"),
+    "images": ((list,), "[]api.ImageData"),
+    "options": OPTIONS,
+}
+CHAT_TYPES = {
+    "model": STR,
+    "stream": BOOL,
+    "messages": ((list,), "[]api.Message"),
+    "tools": ((list,), "api.Tools"),
+    "options": OPTIONS,
+}
 
 
 def keep_alive_of(body: dict[str, Any]) -> int | None:
@@ -80,12 +94,15 @@ def context_length(spec: ModelSpec, options: dict[str, Any]) -> int:
 
 def native_tool(call: ToolCall) -> dict[str, Any]:
     """Native tool call object."""
-    return {"id": call.id, "function": {"index": call.index, "name": call.name,
-                                        "arguments": call.arguments}}
+    return {
+        "id": call.id,
+        "function": {"index": call.index, "name": call.name, "arguments": call.arguments},
+    }
 
 
-async def load_or_unload(request: Request, state: State, spec: ModelSpec, model: str,
-                         keep_alive: int | None, chat: bool) -> HTTPResponse:
+async def load_or_unload(
+    request: Request, state: State, spec: ModelSpec, model: str, keep_alive: int | None, chat: bool
+) -> HTTPResponse:
     """Empty prompt/messages: load (or unload with keep_alive 0) and answer once."""
     fault = await schedule(state, state.config)
     if fault is not None:
@@ -113,8 +130,7 @@ class NativeFormatter:
         self.chat = chat
         self.with_context = with_context
 
-    def _body(self, ns: int, content: str, thinking: str, tools: list[ToolCall]
-              ) -> dict[str, Any]:
+    def _body(self, ns: int, content: str, thinking: str, tools: list[ToolCall]) -> dict[str, Any]:
         obj: dict[str, Any] = {"model": self.model, "created_at": created_at(ns)}
         if self.chat:
             message: dict[str, Any] = {"role": "assistant", "content": content}
@@ -163,8 +179,11 @@ class NativeFormatter:
 
     def midstream_error(self) -> list[bytes]:
         """A bare error line; no done line follows."""
-        return [go_json_bytes({"error": "an error was encountered while running the model"},
-                              newline=True)]
+        return [
+            go_json_bytes(
+                {"error": "an error was encountered while running the model"}, newline=True
+            )
+        ]
 
     def error(self, status: int, message: str, streaming: bool) -> HTTPResponse:
         """Pre-stream error: application/json from streamResponse, charset from c.JSON."""
@@ -200,11 +219,23 @@ async def generate(request: Request, state: State) -> HTTPResponse | None:
         return await load_or_unload(request, state, spec, model, keep_alive, chat=False)
     options = options_of(body)
     state.touch(spec, keep_alive, context_length(spec, options))
-    tokens = prompt_tokens_generate(prompt, body.get("system") or "", body.get("suffix") or "",
-                                    raw, body.get("context"), len(images))
+    tokens = prompt_tokens_generate(
+        prompt,
+        body.get("system") or "",
+        body.get("suffix") or "",
+        raw,
+        body.get("context"),
+        len(images),
+    )
     seed = f"{body.get('system') or ''}\n{prompt}\n{body.get('suffix') or ''}"
-    plan = build_plan(seed, tokens, state.config.tokens, options.get("num_predict"),
-                      think=think, fmt=body.get("format"))
+    plan = build_plan(
+        seed,
+        tokens,
+        state.config.tokens,
+        options.get("num_predict"),
+        think=think,
+        fmt=body.get("format"),
+    )
     fmt = NativeFormatter(model, chat=False, with_context=not raw)
     return await run_generation(request, state, model, plan, fmt, body.get("stream") is not False)
 
@@ -214,8 +245,11 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for msg in messages:
         if not isinstance(msg, dict):
-            raise ApiError(400, f"json: cannot unmarshal {go_type_name(msg)} into Go struct "
-                                "field ChatRequest.messages of type api.Message")
+            raise ApiError(
+                400,
+                f"json: cannot unmarshal {go_type_name(msg)} into Go struct "
+                "field ChatRequest.messages of type api.Message",
+            )
         check_types(msg, "ChatRequest.messages", {"role": STR, "content": STR})
         out.append({**msg, "role": str(msg.get("role") or "").lower()})
     return out
@@ -244,9 +278,14 @@ async def chat(request: Request, state: State) -> HTTPResponse | None:
     options = options_of(body)
     state.touch(spec, keep_alive, context_length(spec, options))
     call_tools = tools if messages[-1]["role"] == "user" else None
-    plan = build_plan(chat_seed(messages), prompt_tokens_chat(messages, tools or None),
-                      state.config.tokens, options.get("num_predict"), think=think,
-                      tools=call_tools, fmt=body.get("format"))
+    plan = build_plan(
+        chat_seed(messages),
+        prompt_tokens_chat(messages, tools or None),
+        state.config.tokens,
+        options.get("num_predict"),
+        think=think,
+        tools=call_tools,
+        fmt=body.get("format"),
+    )
     fmt = NativeFormatter(model, chat=True, with_context=False)
     return await run_generation(request, state, model, plan, fmt, body.get("stream") is not False)
-

@@ -49,14 +49,21 @@ def sse(obj: Any) -> bytes:
 
 def usage(prompt: int, completion: int) -> dict[str, int]:
     """OpenAI usage object."""
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def openai_tool(call: ToolCall) -> dict[str, Any]:
     """OpenAI tool call (arguments as a JSON string)."""
-    return {"id": call.id, "index": call.index, "type": "function",
-            "function": {"name": call.name, "arguments": go_json(call.arguments)}}
+    return {
+        "id": call.id,
+        "index": call.index,
+        "type": "function",
+        "function": {"name": call.name, "arguments": go_json(call.arguments)},
+    }
 
 
 def include_usage(body: dict[str, Any]) -> bool:
@@ -88,12 +95,17 @@ class ChatFormatter(_Base):
         super().__init__("chatcmpl", model, with_usage)
         self.role_sent = False
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None, model: str | None = None
-               ) -> dict[str, Any]:
-        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model if model is None else model,
-                "system_fingerprint": "fp_ollama",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    def _chunk(
+        self, delta: dict[str, Any], finish: str | None, model: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model if model is None else model,
+            "system_fingerprint": "fp_ollama",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
 
     def piece(self, piece: Piece, created_ns: int) -> list[bytes]:
         """One chunk per piece; role only on the first."""
@@ -114,10 +126,19 @@ class ChatFormatter(_Base):
         """Finish chunk, optional usage chunk, [DONE]."""
         events = [sse(self._chunk({}, self._finish(result)))]
         if self.with_usage:
-            events.append(sse({"id": self.id, "object": "chat.completion.chunk",
-                               "created": self.created, "model": self.model,
-                               "system_fingerprint": "fp_ollama", "choices": [],
-                               "usage": usage(result.plan.prompt_tokens, result.eval_count)}))
+            events.append(
+                sse(
+                    {
+                        "id": self.id,
+                        "object": "chat.completion.chunk",
+                        "created": self.created,
+                        "model": self.model,
+                        "system_fingerprint": "fp_ollama",
+                        "choices": [],
+                        "usage": usage(result.plan.prompt_tokens, result.eval_count),
+                    }
+                )
+            )
         return [*events, DONE]
 
     def aggregate(self, result: Result) -> Any:
@@ -128,11 +149,15 @@ class ChatFormatter(_Base):
         calls = [openai_tool(p.tool) for p in result.sent if p.tool]
         if calls:
             message["tool_calls"] = calls
-        return {"id": self.id, "object": "chat.completion", "created": self.created,
-                "model": self.model, "system_fingerprint": "fp_ollama",
-                "choices": [{"index": 0, "message": message,
-                             "finish_reason": self._finish(result)}],
-                "usage": usage(result.plan.prompt_tokens, result.eval_count)}
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": "fp_ollama",
+            "choices": [{"index": 0, "message": message, "finish_reason": self._finish(result)}],
+            "usage": usage(result.plan.prompt_tokens, result.eval_count),
+        }
 
     def midstream_error(self) -> list[bytes]:
         """The native error line re-encoded as an empty chunk; no finish, no [DONE]."""
@@ -146,11 +171,14 @@ class CompletionFormatter(_Base):
         super().__init__("cmpl", model, with_usage)
 
     def _chunk(self, text: str, finish: str | None, model: str | None = None) -> dict[str, Any]:
-        obj: dict[str, Any] = {"id": self.id, "object": "text_completion",
-                               "created": self.created,
-                               "choices": [{"text": text, "index": 0, "finish_reason": finish}],
-                               "model": self.model if model is None else model,
-                               "system_fingerprint": "fp_ollama"}
+        obj: dict[str, Any] = {
+            "id": self.id,
+            "object": "text_completion",
+            "created": self.created,
+            "choices": [{"text": text, "index": 0, "finish_reason": finish}],
+            "model": self.model if model is None else model,
+            "system_fingerprint": "fp_ollama",
+        }
         if self.with_usage:
             obj["usage"] = usage(0, 0)
         return obj
@@ -163,19 +191,34 @@ class CompletionFormatter(_Base):
         """Final chunk, optional usage chunk, [DONE]."""
         events = [sse(self._chunk("", result.plan.done_reason))]
         if self.with_usage:
-            events.append(sse({"id": self.id, "object": "text_completion",
-                               "created": self.created, "choices": [], "model": self.model,
-                               "system_fingerprint": "fp_ollama",
-                               "usage": usage(result.plan.prompt_tokens, result.eval_count)}))
+            events.append(
+                sse(
+                    {
+                        "id": self.id,
+                        "object": "text_completion",
+                        "created": self.created,
+                        "choices": [],
+                        "model": self.model,
+                        "system_fingerprint": "fp_ollama",
+                        "usage": usage(result.plan.prompt_tokens, result.eval_count),
+                    }
+                )
+            )
         return [*events, DONE]
 
     def aggregate(self, result: Result) -> Any:
         """text_completion object."""
-        return {"id": self.id, "object": "text_completion", "created": self.created,
-                "model": self.model, "system_fingerprint": "fp_ollama",
-                "choices": [{"text": result.text(), "index": 0,
-                             "finish_reason": result.plan.done_reason}],
-                "usage": usage(result.plan.prompt_tokens, result.eval_count)}
+        return {
+            "id": self.id,
+            "object": "text_completion",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": "fp_ollama",
+            "choices": [
+                {"text": result.text(), "index": 0, "finish_reason": result.plan.done_reason}
+            ],
+            "usage": usage(result.plan.prompt_tokens, result.eval_count),
+        }
 
     def midstream_error(self) -> list[bytes]:
         """Empty chunk with model "", then the stream just ends."""
@@ -196,8 +239,9 @@ def _think(body: dict[str, Any]) -> bool | None:
     if effort is None:
         return None
     if effort not in EFFORTS:
-        raise ApiError(400, f"invalid reasoning value: '{effort}' (must be one of "
-                            f"{', '.join(EFFORTS)})")
+        raise ApiError(
+            400, f"invalid reasoning value: '{effort}' (must be one of {', '.join(EFFORTS)})"
+        )
     return bool(effort != "none")
 
 
@@ -212,8 +256,11 @@ def _native_messages(messages: list[Any]) -> list[dict[str, Any]]:
                 url = part.get("image_url") if isinstance(part, dict) else None
                 url = url.get("url") if isinstance(url, dict) else url
                 if isinstance(url, str) and not url.startswith("data:"):
-                    raise ApiError(400, "image URLs are not currently supported, please use "
-                                        "base64 encoded data instead")
+                    raise ApiError(
+                        400,
+                        "image URLs are not currently supported, please use "
+                        "base64 encoded data instead",
+                    )
         out.append({"role": str(msg.get("role") or "").lower(), "content": message_text(content)})
     return out
 
@@ -228,9 +275,15 @@ def _lookup(state: State, model: str) -> Any:
 async def chat_completions(request: Request, state: State) -> HTTPResponse | None:
     """POST /v1/chat/completions."""
     body = parse_json(request, "openai.ChatCompletionRequest", empty_message="EOF")
-    check_types(body, "openai.ChatCompletionRequest", {"model": ((str,), "string"),
-                                                       "messages": ((list,), "[]openai.Message"),
-                                                       "stream": ((bool,), "bool")})
+    check_types(
+        body,
+        "openai.ChatCompletionRequest",
+        {
+            "model": ((str,), "string"),
+            "messages": ((list,), "[]openai.Message"),
+            "stream": ((bool,), "bool"),
+        },
+    )
     if not body.get("messages"):
         raise ApiError(400, "[] is too short - 'messages'")
     messages = _native_messages(body["messages"])
@@ -248,9 +301,15 @@ async def chat_completions(request: Request, state: State) -> HTTPResponse | Non
         think_on = resolve_think({"think": think}, spec, model)
     state.touch(spec, None, context_length(spec, {}))
     call_tools = tools if messages[-1]["role"] == "user" else None
-    plan = build_plan(chat_seed(messages), prompt_tokens_chat(messages, tools or None),
-                      state.config.tokens, _cap(body), think=think_on, tools=call_tools,
-                      fmt=_format(body))
+    plan = build_plan(
+        chat_seed(messages),
+        prompt_tokens_chat(messages, tools or None),
+        state.config.tokens,
+        _cap(body),
+        think=think_on,
+        tools=call_tools,
+        fmt=_format(body),
+    )
     fmt = ChatFormatter(model, include_usage(body))
     return await run_generation(request, state, model, plan, fmt, body.get("stream") is True)
 
@@ -268,9 +327,11 @@ def _format(body: dict[str, Any]) -> Any:
 async def completions(request: Request, state: State) -> HTTPResponse | None:
     """POST /v1/completions."""
     body = parse_json(request, "openai.CompletionRequest", empty_message="EOF")
-    check_types(body, "openai.CompletionRequest", {"model": ((str,), "string"),
-                                                   "prompt": ((str,), "string"),
-                                                   "stream": ((bool,), "bool")})
+    check_types(
+        body,
+        "openai.CompletionRequest",
+        {"model": ((str,), "string"), "prompt": ((str,), "string"), "stream": ((bool,), "bool")},
+    )
     with handler_phase():
         model = body.get("model") or ""
         if not model:
@@ -280,8 +341,12 @@ async def completions(request: Request, state: State) -> HTTPResponse | None:
             raise ApiError(400, f'"{model}" does not support generate')
     prompt, suffix = body.get("prompt") or "", body.get("suffix") or ""
     state.touch(spec, None, context_length(spec, options_of({})))
-    plan = build_plan(f"\n{prompt}\n{suffix}", prompt_tokens_generate(prompt, suffix=suffix),
-                      state.config.tokens, body.get("max_tokens"))
+    plan = build_plan(
+        f"\n{prompt}\n{suffix}",
+        prompt_tokens_generate(prompt, suffix=suffix),
+        state.config.tokens,
+        body.get("max_tokens"),
+    )
     fmt = CompletionFormatter(model, include_usage(body))
     return await run_generation(request, state, model, plan, fmt, body.get("stream") is True)
 
@@ -301,8 +366,11 @@ async def embeddings(request: Request, state: State) -> HTTPResponse | None:
         raise ApiError(400, "invalid input")
     encoding = body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
-        raise ApiError(400, f"Invalid value for 'encoding_format' = {encoding}. "
-                            "Supported values: ['float', 'base64'].")
+        raise ApiError(
+            400,
+            f"Invalid value for 'encoding_format' = {encoding}. "
+            "Supported values: ['float', 'base64'].",
+        )
     with handler_phase():
         model = body.get("model") or ""
         if not model:
@@ -311,20 +379,32 @@ async def embeddings(request: Request, state: State) -> HTTPResponse | None:
         if spec is None:
             raise not_found(model)
         vectors, tokens, _ = await embed_core(request, state, spec, model, inputs, body)
-    data = [{"object": "embedding", "embedding": _b64(v) if encoding == "base64" else v,
-             "index": i} for i, v in enumerate(vectors)]
-    out = {"object": "list", "data": data, "model": model,
-           "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    data = [
+        {"object": "embedding", "embedding": _b64(v) if encoding == "base64" else v, "index": i}
+        for i, v in enumerate(vectors)
+    ]
+    out = {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
     return await send_json(request, out, 200, CT_JSON, newline=True)
 
 
 async def list_models(request: Request, state: State) -> HTTPResponse | None:
     """GET /v1/models (data is null when nothing is installed)."""
     specs = sorted(state.installed.values(), key=lambda s: s.modified_ns, reverse=True)
-    data = [{"id": s.name, "object": "model", "created": s.modified_ns // 1_000_000_000,
-             "owned_by": owner(s.name)} for s in specs]
-    return raw(go_json_bytes({"object": "list", "data": data or None}, newline=True), 200,
-               CT_JSON)
+    data = [
+        {
+            "id": s.name,
+            "object": "model",
+            "created": s.modified_ns // 1_000_000_000,
+            "owned_by": owner(s.name),
+        }
+        for s in specs
+    ]
+    return raw(go_json_bytes({"object": "list", "data": data or None}, newline=True), 200, CT_JSON)
 
 
 async def retrieve_model(request: Request, state: State, model: str) -> HTTPResponse:
@@ -333,6 +413,10 @@ async def retrieve_model(request: Request, state: State, model: str) -> HTTPResp
     if spec is None:
         ref = parse_name(model)
         raise ApiError(404, f"model '{ref.short if ref else model}' not found", CT_JSON)
-    obj = {"id": model, "object": "model", "created": spec.modified_ns // 1_000_000_000,
-           "owned_by": owner(spec.name)}
+    obj = {
+        "id": model,
+        "object": "model",
+        "created": spec.modified_ns // 1_000_000_000,
+        "owned_by": owner(spec.name),
+    }
     return raw(go_json_bytes(obj, newline=True), 200, CT_JSON)

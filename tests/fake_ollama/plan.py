@@ -8,8 +8,87 @@ from typing import Any
 
 from .util import estimate_tokens, go_json, stable_int
 
-WORDS = ["the", "sky", "light", "blue", "short", "waves", "air", "scatter", "sun", "more", "than", "red", "because", "of", "rayleigh", "molecules", "in", "our", "atmosphere", "small", "particles", "and", "this", "is", "why", "we", "see", "a", "bright", "color", "during", "day", "at", "sunset", "it", "looks", "orange", "since", "path", "longer", "through", "layers", "which", "removes", "most", "other", "hues", "so", "only", "warm", "tones", "reach", "eyes"]
-THINK_WORDS = ["okay", "the", "user", "asks", "about", "this", "let", "me", "think", "first", "I", "should", "explain", "clearly", "maybe", "mention", "key", "facts", "then", "answer", "briefly", "and", "check", "details"]
+WORDS = [
+    "the",
+    "sky",
+    "light",
+    "blue",
+    "short",
+    "waves",
+    "air",
+    "scatter",
+    "sun",
+    "more",
+    "than",
+    "red",
+    "because",
+    "of",
+    "rayleigh",
+    "molecules",
+    "in",
+    "our",
+    "atmosphere",
+    "small",
+    "particles",
+    "and",
+    "this",
+    "is",
+    "why",
+    "we",
+    "see",
+    "a",
+    "bright",
+    "color",
+    "during",
+    "day",
+    "at",
+    "sunset",
+    "it",
+    "looks",
+    "orange",
+    "since",
+    "path",
+    "longer",
+    "through",
+    "layers",
+    "which",
+    "removes",
+    "most",
+    "other",
+    "hues",
+    "so",
+    "only",
+    "warm",
+    "tones",
+    "reach",
+    "eyes",
+]
+THINK_WORDS = [
+    "okay",
+    "the",
+    "user",
+    "asks",
+    "about",
+    "this",
+    "let",
+    "me",
+    "think",
+    "first",
+    "I",
+    "should",
+    "explain",
+    "clearly",
+    "maybe",
+    "mention",
+    "key",
+    "facts",
+    "then",
+    "answer",
+    "briefly",
+    "and",
+    "check",
+    "details",
+]
 TEMPLATE_OVERHEAD = 21  # llama3.2 system header with knowledge-cutoff text
 MESSAGE_OVERHEAD = 5  # role header tokens per extra chat message
 SENTENCE = 8
@@ -109,7 +188,7 @@ def _split(text: str, parts: int) -> list[str]:
     out, pos = [], 0
     for i in range(parts):
         step = size + (1 if i < extra else 0)
-        out.append(text[pos:pos + step])
+        out.append(text[pos : pos + step])
         pos += step
     return out
 
@@ -123,8 +202,11 @@ def tool_call_for(seed: str, tools: list[Any]) -> ToolCall | None:
             props = params.get("properties") if isinstance(params, dict) else None
             required = params.get("required") if isinstance(params, dict) else None
             keys = required if isinstance(required, list) and required else list(props or {})
-            args = {k: _schema_value(seed, k, (props or {}).get(k, {})) for k in keys
-                    if isinstance(k, str)}
+            args = {
+                k: _schema_value(seed, k, (props or {}).get(k, {}))
+                for k in keys
+                if isinstance(k, str)
+            }
             alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
             n = stable_int(seed, "call")
             suffix = "".join(alphabet[(n >> (5 * i)) % 36] for i in range(8))
@@ -132,15 +214,24 @@ def tool_call_for(seed: str, tools: list[Any]) -> ToolCall | None:
     return None
 
 
-def build_plan(seed: str, prompt_tokens: int, default_tokens: int, cap: Any, *,
-               think: bool = False, tools: list[Any] | None = None,
-               fmt: Any = None) -> Plan:
+def build_plan(
+    seed: str,
+    prompt_tokens: int,
+    default_tokens: int,
+    cap: Any,
+    *,
+    think: bool = False,
+    tools: list[Any] | None = None,
+    fmt: Any = None,
+) -> Plan:
     """Decide the pieces of a generation deterministically from the prompt seed."""
     total, hit = limit_tokens(default_tokens, cap)
     n_think = (default_tokens // 2 or default_tokens) if think else 0
     n_content = default_tokens - n_think
-    pieces = [Piece("thinking", w) for w in _words(seed + "#think", n_think, list(THINK_WORDS),
-                                                   close_last=True)]
+    pieces = [
+        Piece("thinking", w)
+        for w in _words(seed + "#think", n_think, list(THINK_WORDS), close_last=True)
+    ]
     call = tool_call_for(seed, tools) if tools else None
     if call is not None and n_content > 0:
         cost = estimate_tokens(call.name + go_json(call.arguments))
@@ -159,8 +250,14 @@ def context_ids(seed: str, count: int) -> list[int]:
     return [stable_int(seed, "ctx", str(i)) % 128256 for i in range(count)]
 
 
-def prompt_tokens_generate(prompt: str, system: str = "", suffix: str = "", raw: bool = False,
-                           context: list[Any] | None = None, images: int = 0) -> int:
+def prompt_tokens_generate(
+    prompt: str,
+    system: str = "",
+    suffix: str = "",
+    raw: bool = False,
+    context: list[Any] | None = None,
+    images: int = 0,
+) -> int:
     """prompt_eval_count for /api/generate."""
     count = estimate_tokens(prompt) + len(context or [])
     if not raw:
@@ -177,8 +274,11 @@ def message_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content
-                       if isinstance(p, dict) and isinstance(p.get("text"), str))
+        return "".join(
+            p.get("text", "")
+            for p in content
+            if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
     return ""
 
 

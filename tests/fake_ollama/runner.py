@@ -14,8 +14,14 @@ from typing import IO, Any, Self
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CLI_FLAGS = {"host": "--host", "models": "--models", "version": "--version",
-             "pace_ms": "--pace-ms", "first_byte_ms": "--first-byte-ms", "tokens": "--tokens"}
+CLI_FLAGS = {
+    "host": "--host",
+    "models": "--models",
+    "version": "--version",
+    "pace_ms": "--pace-ms",
+    "first_byte_ms": "--first-byte-ms",
+    "tokens": "--tokens",
+}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -65,8 +71,9 @@ class FakeOllama:
         self.host = str(self.options.get("host", "127.0.0.1"))
         self.port = port or self.port or free_port(self.host)
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(self._argv(), cwd=REPO_ROOT, stdout=self._log,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            self._argv(), cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT
+        )
         self._wait_ready(15.0)
         return self
 
@@ -158,6 +165,10 @@ class FakeOllama:
             self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

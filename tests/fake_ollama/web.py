@@ -44,8 +44,13 @@ def json_response(obj: Any, status: int = 200, content_type: str = CT_JSON_UTF8)
     return raw(go_json_bytes(obj), status, content_type)
 
 
-async def send_json(request: Request, obj: Any, status: int = 200,
-                    content_type: str = CT_JSON_UTF8, newline: bool = False) -> HTTPResponse | None:
+async def send_json(
+    request: Request,
+    obj: Any,
+    status: int = 200,
+    content_type: str = CT_JSON_UTF8,
+    newline: bool = False,
+) -> HTTPResponse | None:
     """Like json_response, but bodies over 2 KiB go out chunked, as Go's server does."""
     body = go_json_bytes(obj, newline)
     if len(body) <= GO_CHUNK_LIMIT:
@@ -63,14 +68,21 @@ def native_error(status: int, message: str, content_type: str = CT_JSON_UTF8) ->
 
 def openai_error_body(status: int, message: str) -> dict[str, Any]:
     """OpenAI-compatible error object."""
-    return {"error": {"message": message, "type": OPENAI_ERROR_TYPES.get(status, "api_error"),
-                      "param": None, "code": None}}
+    return {
+        "error": {
+            "message": message,
+            "type": OPENAI_ERROR_TYPES.get(status, "api_error"),
+            "param": None,
+            "code": None,
+        }
+    }
 
 
 def openai_error(status: int, message: str, content_type: str = CT_JSON) -> HTTPResponse:
     """OpenAI-compatible error response (newline-terminated like Ollama's writer)."""
-    return raw(go_json_bytes(openai_error_body(status, message), newline=True), status,
-               content_type)
+    return raw(
+        go_json_bytes(openai_error_body(status, message), newline=True), status, content_type
+    )
 
 
 def _go_syntax_error(text: str, err: json.JSONDecodeError) -> str:
@@ -86,8 +98,9 @@ def _go_syntax_error(text: str, err: json.JSONDecodeError) -> str:
     return f"invalid character '{char}' looking for beginning of value"
 
 
-def parse_json(request: Request, struct: str, empty_message: str = "missing request body"
-               ) -> dict[str, Any]:
+def parse_json(
+    request: Request, struct: str, empty_message: str = "missing request body"
+) -> dict[str, Any]:
     """Decode a JSON object body with Go's error messages; raises ApiError(400)."""
     text = request.body.decode("utf-8", errors="replace")
     ctype = CT_JSON_UTF8
@@ -105,8 +118,9 @@ def parse_json(request: Request, struct: str, empty_message: str = "missing requ
     return data
 
 
-def check_types(body: dict[str, Any], struct: str,
-                spec: Mapping[str, tuple[tuple[type, ...], str]]) -> None:
+def check_types(
+    body: dict[str, Any], struct: str, spec: Mapping[str, tuple[tuple[type, ...], str]]
+) -> None:
     """Emulate Go unmarshal type errors for the given fields."""
     for key, (types, go_type) in spec.items():
         value = body.get(key)
@@ -115,8 +129,11 @@ def check_types(body: dict[str, Any], struct: str,
         bad_bool = isinstance(value, bool) and bool not in types
         if bad_bool or not isinstance(value, types):
             short = struct.removeprefix("api.").removeprefix("openai.")
-            raise ApiError(400, f"json: cannot unmarshal {go_type_name(value)} into Go struct "
-                                f"field {short}.{key} of type {go_type}")
+            raise ApiError(
+                400,
+                f"json: cannot unmarshal {go_type_name(value)} into Go struct "
+                f"field {short}.{key} of type {go_type}",
+            )
 
 
 def decode_body(request: Request) -> Any:

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import dbs
 from tests.conftest import REDIS_URL
 from tests.fake_ollama.runner import FakeOllama
 from tests.gateway import Gateway, cli, create_key, free_port, gateway_env
@@ -63,14 +62,6 @@ def fake() -> Iterator[FakeOllama]:
 @pytest.fixture(autouse=True)
 def _reset_fake(fake: FakeOllama) -> None:
     fake.reset()
-
-
-@pytest.fixture(scope="package")
-def package_db(pg_template: str) -> Iterator[str]:
-    """A migrated database shared by these tests (each test uses its own tenants)."""
-    url = dbs.create_database(pg_template)
-    yield url
-    dbs.drop_database(url)
 
 
 @pytest.fixture(scope="package")

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from server.backends import PROBE_AGENT
-from tests import dbs
 from tests.conftest import REDIS_URL
 from tests.fake_ollama.runner import FakeOllama
 from tests.gateway import Gateway, cli, create_key, gateway_env
@@ -52,14 +51,6 @@ def make_env(
         OLLAMA_BACKENDS=json.dumps(backends),
         BACKEND_PROBE_INTERVAL=probe_interval,
     )
-
-
-@pytest.fixture(scope="package")
-def package_db(pg_template: str) -> Iterator[str]:
-    """A migrated database shared by the route tests."""
-    url = dbs.create_database(pg_template)
-    yield url
-    dbs.drop_database(url)
 
 
 @pytest.fixture(scope="package")

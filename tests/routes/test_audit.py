@@ -13,8 +13,11 @@ from tests.fake_ollama.runner import FakeOllama
 from tests.gateway import cli, create_key
 from tests.routes.conftest import Stack
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "Why is the sky blue?"}],
-        "stream": False}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "Why is the sky blue?"}],
+    "stream": False,
+}
 
 
 def rows(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:

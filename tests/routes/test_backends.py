@@ -36,9 +36,10 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair(package_db: str) -> Iterator[Pair]:
-    with FakeOllama(models="llama3.2,all-minilm") as first, FakeOllama(
-        models="llama3.2,mistral:7b"
-    ) as second:
+    with (
+        FakeOllama(models="llama3.2,all-minilm") as first,
+        FakeOllama(models="llama3.2,mistral:7b") as second,
+    ):
         backends = [
             {"name": "first", "url": first.url, "token": "token-first"},
             {"name": "second", "url": second.url, "token": "token-second"},
@@ -80,8 +81,9 @@ def test_each_backend_gets_its_own_token(fresh: Pair) -> None:
 def test_listings_are_the_union(fresh: Pair) -> None:
     names = sorted(m.model or "" for m in fresh.client().list().models)
     assert names == ["all-minilm:latest", "llama3.2:latest", "mistral:7b"]
-    models = httpx.get(fresh.gateway.url + "/v1/models",
-                       headers={"Authorization": f"Bearer {fresh.key}"}).json()
+    models = httpx.get(
+        fresh.gateway.url + "/v1/models", headers={"Authorization": f"Bearer {fresh.key}"}
+    ).json()
     assert sorted(m["id"] for m in models["data"]) == names
 
 
@@ -135,7 +137,9 @@ def test_a_backend_that_does_not_answer_in_time_is_504(fresh: Pair) -> None:
 def test_cli_shows_backends_without_tokens(fresh: Pair, command: str) -> None:
     rows = json.loads(cli(fresh.env, command, "--json").stdout)
     assert [(r["name"], r["healthy"], r["models"], r["has_token"]) for r in rows] == [
-        ("first", True, 2, True), ("second", True, 2, True)]
+        ("first", True, 2, True),
+        ("second", True, 2, True),
+    ]
     assert rows[0]["version"] == "0.33.0"
     text = cli(fresh.env, command).stdout
     assert "first" in text and "token-first" not in text and "set" in text

@@ -11,8 +11,14 @@ import pytest
 from tests.fake_ollama.runner import FakeOllama
 from tests.routes.conftest import Stack, relayed
 
-BLOCKED = ["/api/pull", "/api/push", "/api/create", "/api/copy", "/api/delete",
-           "/api/blobs/sha256:29fdb92e57cf0827ded04ae6461b5931d01fa595843f55d36f5b275a52087dd2"]
+BLOCKED = [
+    "/api/pull",
+    "/api/push",
+    "/api/create",
+    "/api/copy",
+    "/api/delete",
+    "/api/blobs/sha256:29fdb92e57cf0827ded04ae6461b5931d01fa595843f55d36f5b275a52087dd2",
+]
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 
@@ -44,8 +50,10 @@ def status_of(base: str, method: str, path: str, key: str | None) -> int:
     """Send the exact request line (no client-side normalisation) and read the status."""
     parts = urlsplit(base)
     auth = f"Authorization: Bearer {key}\r\n" if key else ""
-    head = (f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{auth}"
-            "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{auth}"
+        "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    )
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
         sock.sendall(head.encode())
         data = b""

@@ -82,13 +82,19 @@ def test_error_classes(stack: Stack, fake: FakeOllama) -> None:
         pass  # the ollama-client test may have used this minute's request already
     cases: list[tuple[type[Exception], Callable[[], Any]]] = [
         (openai.AuthenticationError, lambda: bad.models.list()),
-        (openai.PermissionDeniedError,
-         lambda: limited.chat.completions.create(model="qwen3:8b", messages=MESSAGES)),
-        (openai.NotFoundError,
-         lambda: gateway.chat.completions.create(model="no-such-model", messages=MESSAGES)),
+        (
+            openai.PermissionDeniedError,
+            lambda: limited.chat.completions.create(model="qwen3:8b", messages=MESSAGES),
+        ),
+        (
+            openai.NotFoundError,
+            lambda: gateway.chat.completions.create(model="no-such-model", messages=MESSAGES),
+        ),
         (openai.RateLimitError, lambda: throttled.embeddings.create(model="all-minilm", input="x")),
-        (openai.BadRequestError,
-         lambda: gateway.chat.completions.create(model="", messages=MESSAGES)),
+        (
+            openai.BadRequestError,
+            lambda: gateway.chat.completions.create(model="", messages=MESSAGES),
+        ),
     ]
     for error, call in cases:
         with pytest.raises(error):

@@ -31,10 +31,13 @@ def test_first_chunk_arrives_while_the_fake_still_paces(stack: Stack, fake: Fake
     assert first_at < total - 1.0, (first_at, total)
 
 
-@pytest.mark.parametrize("path,body", [
-    ("/api/chat", CHAT),
-    ("/v1/chat/completions", {**CHAT, "stream": True}),
-])
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/api/chat", CHAT),
+        ("/v1/chat/completions", {**CHAT, "stream": True}),
+    ],
+)
 def test_disconnect_mid_stream_cancels_upstream(
     stack: Stack, fake: FakeOllama, path: str, body: dict[str, object]
 ) -> None:
@@ -52,8 +55,12 @@ def test_disconnect_before_a_non_streamed_answer_cancels_upstream(
 ) -> None:
     fake.configure(pace_ms=100, tokens=60)
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(stack.url + "/api/chat", json={**CHAT, "stream": False},
-                   headers=stack.auth(), timeout=httpx.Timeout(5.0, read=0.5))
+        httpx.post(
+            stack.url + "/api/chat",
+            json={**CHAT, "stream": False},
+            headers=stack.auth(),
+            timeout=httpx.Timeout(5.0, read=0.5),
+        )
     (cancelled,) = fake.wait_cancellations(1, timeout=1.0)
     assert cancelled["stream"] is False
 
@@ -61,9 +68,10 @@ def test_disconnect_before_a_non_streamed_answer_cancels_upstream(
 def test_abrupt_upstream_close_breaks_the_client_stream(stack: Stack, fake: FakeOllama) -> None:
     fake.configure(fault="abrupt_close", fault_after=3)
     got: list[str] = []
-    with pytest.raises(httpx.HTTPError), httpx.stream(
-        "POST", stack.url + "/api/chat", json=CHAT, headers=stack.auth()
-    ) as r:
+    with (
+        pytest.raises(httpx.HTTPError),
+        httpx.stream("POST", stack.url + "/api/chat", json=CHAT, headers=stack.auth()) as r,
+    ):
         got.extend(line for line in r.iter_lines() if line)
     assert 0 < len(got) <= 3
     assert all('"done":true' not in line for line in got)
@@ -76,9 +84,16 @@ def test_credentials_never_reach_the_backend(stack: Stack, fake: FakeOllama) -> 
     client.list()
     oai = openai.OpenAI(base_url=stack.url + "/v1", api_key=stack.key, max_retries=0)
     oai.embeddings.create(model="all-minilm", input="x")
-    httpx.get(stack.url + "/api/version", headers={**stack.auth(), "X-Api-Key": stack.key,
-                                                   "Connection": "keep-alive, X-Drop",
-                                                   "X-Drop": "1", "Cookie": "a=b"})
+    httpx.get(
+        stack.url + "/api/version",
+        headers={
+            **stack.auth(),
+            "X-Api-Key": stack.key,
+            "Connection": "keep-alive, X-Drop",
+            "X-Drop": "1",
+            "Cookie": "a=b",
+        },
+    )
     recorded = relayed(fake)
     assert len(recorded) >= 5
     for entry in recorded:
@@ -98,25 +113,36 @@ def test_usage_is_settled_with_the_reported_tokens(stack: Stack, fake: FakeOllam
     oai = openai.OpenAI(base_url=stack.url + "/v1", api_key=key, max_retries=0)
     list(oai.completions.create(model="llama3.2", prompt="Once upon a time", stream=True))
     direct = openai.OpenAI(base_url=stack.fake.url + "/v1", api_key="x", max_retries=0)
-    chunks = list(direct.completions.create(model="llama3.2", prompt="Once upon a time",
-                                            stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        direct.completions.create(
+            model="llama3.2",
+            prompt="Once upon a time",
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     usage = chunks[-1].usage
     assert usage is not None and usage.total_tokens > 0
     expected = (
-        (answer.prompt_eval_count or 0) + (answer.eval_count or 0)
-        + (embedded.prompt_eval_count or 0) + usage.total_tokens
+        (answer.prompt_eval_count or 0)
+        + (answer.eval_count or 0)
+        + (embedded.prompt_eval_count or 0)
+        + usage.total_tokens
     )
     report = httpx.get(stack.url + "/v1/usage", headers=stack.auth(key)).json()
     assert report["usage"]["key"]["day"] == expected
 
 
-@pytest.mark.parametrize("path,body,status", [
-    ("/api/chat", b"{not json", 400),
-    ("/api/chat", b"", 400),
-    ("/api/chat", b"[1]", 400),
-    ("/v1/chat/completions", b'{"messages": []}', 400),
-    ("/api/chat", b'{"model": "llama3.2", "x": "' + b"a" * (11 * 1024 * 1024) + b'"}', 413),
-])
+@pytest.mark.parametrize(
+    "path,body,status",
+    [
+        ("/api/chat", b"{not json", 400),
+        ("/api/chat", b"", 400),
+        ("/api/chat", b"[1]", 400),
+        ("/v1/chat/completions", b'{"messages": []}', 400),
+        ("/api/chat", b'{"model": "llama3.2", "x": "' + b"a" * (11 * 1024 * 1024) + b'"}', 413),
+    ],
+)
 def test_bad_requests_are_refused_by_the_gateway(
     stack: Stack, fake: FakeOllama, path: str, body: bytes, status: int
 ) -> None:
@@ -128,10 +154,17 @@ def test_bad_requests_are_refused_by_the_gateway(
     assert relayed(fake) == []
 
 
-@pytest.mark.parametrize("method,path", [
-    ("GET", "/api/nope"), ("POST", "/api/status"), ("GET", "/v1/responses"),
-    ("POST", "/api/experimental/web_search"), ("GET", "/debug/pprof/"), ("POST", "/v1/messages"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/nope"),
+        ("POST", "/api/status"),
+        ("GET", "/v1/responses"),
+        ("POST", "/api/experimental/web_search"),
+        ("GET", "/debug/pprof/"),
+        ("POST", "/v1/messages"),
+    ],
+)
 def test_paths_off_the_allow_list_are_404(
     stack: Stack, fake: FakeOllama, method: str, path: str
 ) -> None:

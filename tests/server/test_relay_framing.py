@@ -22,8 +22,7 @@ SSE = (
     CHUNK % ZERO_USAGE
     + CHUNK % ZERO_USAGE
     + b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":2,'
-    b'"total_tokens":14}}\n\n'
-    + b"data: [DONE]\n\n"
+    b'"total_tokens":14}}\n\n' + b"data: [DONE]\n\n"
 )
 
 
@@ -73,10 +72,16 @@ def test_disconnect_mid_stream_counts_chunks_seen() -> None:
 @pytest.mark.parametrize(
     "body,prompt,completion",
     [
-        (b'{"response":"say \\"eval_count\\":7","done":true,"prompt_eval_count":5,"eval_count":3}',
-         5, 3),
-        (b'{"choices":[],"usage":{"prompt_tokens":8,"completion_tokens":4,"total_tokens":12}}',
-         8, 4),
+        (
+            b'{"response":"say \\"eval_count\\":7","done":true,"prompt_eval_count":5,"eval_count":3}',
+            5,
+            3,
+        ),
+        (
+            b'{"choices":[],"usage":{"prompt_tokens":8,"completion_tokens":4,"total_tokens":12}}',
+            8,
+            4,
+        ),
         (b'{"model":"e","embeddings":[[0.1]],"prompt_eval_count":6}', 6, None),
     ],
 )

@@ -13,15 +13,18 @@ from server.requests import Kind, parse, upstream_body
 from server.upstream import request_headers, response_headers
 
 
-@pytest.mark.parametrize("raw", [b"", b"  ", b"{x", b"[1]", b"{}", b'{"model": ""}', b'{"model": 3}'])
+@pytest.mark.parametrize(
+    "raw", [b"", b"  ", b"{x", b"[1]", b"{}", b'{"model": ""}', b'{"model": 3}']
+)
 def test_bad_bodies_are_400(raw: bytes) -> None:
     with pytest.raises(BadRequest):
         parse(raw, Kind.NATIVE_GENERATE)
 
 
 def test_fields_and_defaults() -> None:
-    chat = parse(b'{"model":"m","messages":[{"role":"user","content":"abcd"}]}',
-                 Kind.NATIVE_GENERATE)
+    chat = parse(
+        b'{"model":"m","messages":[{"role":"user","content":"abcd"}]}', Kind.NATIVE_GENERATE
+    )
     assert (chat.model, chat.stream, chat.max_output) == ("m", True, None)
     assert chat.prompt_tokens > 1
     v1 = parse(b'{"model":"m","max_tokens":9,"stream":true}', Kind.OPENAI_GENERATE)
@@ -44,16 +47,35 @@ def test_body_is_reserialised_only_when_it_must_change() -> None:
 
 
 def test_request_headers_drop_credentials_and_hop_by_hop() -> None:
-    incoming = {"Authorization": "Bearer nz_secret", "Host": "gw", "Connection": "x-foo",
-                "X-Foo": "1", "Keep-Alive": "5", "User-Agent": "ua", "Content-Length": "3",
-                "X-Api-Key": "k", "Accept-Encoding": "gzip"}
+    incoming = {
+        "Authorization": "Bearer nz_secret",
+        "Host": "gw",
+        "Connection": "x-foo",
+        "X-Foo": "1",
+        "Keep-Alive": "5",
+        "User-Agent": "ua",
+        "Content-Length": "3",
+        "X-Api-Key": "k",
+        "Accept-Encoding": "gzip",
+    }
     out = request_headers(incoming, Backend("b", "http://10.0.0.2:11434", "tok"))
-    assert out == {"user-agent": "ua", "host": "10.0.0.2:11434", "accept-encoding": "identity",
-                   "authorization": "Bearer tok"}
+    assert out == {
+        "user-agent": "ua",
+        "host": "10.0.0.2:11434",
+        "accept-encoding": "identity",
+        "authorization": "Bearer tok",
+    }
     assert "authorization" not in request_headers(incoming, Backend("b", "http://h"))
 
 
 def test_response_headers_keep_content_type() -> None:
-    upstream = httpx.Headers({"Content-Type": "application/x-ndjson", "Transfer-Encoding":
-                              "chunked", "Content-Length": "5", "Date": "x", "X-Other": "y"})
+    upstream = httpx.Headers(
+        {
+            "Content-Type": "application/x-ndjson",
+            "Transfer-Encoding": "chunked",
+            "Content-Length": "5",
+            "Date": "x",
+            "X-Other": "y",
+        }
+    )
     assert response_headers(upstream) == {"content-type": "application/x-ndjson", "x-other": "y"}
