@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Message
 
 
 class _Intercept(logging.Handler):
@@ -17,11 +22,25 @@ class _Intercept(logging.Handler):
         logger.opt(depth=6, exception=record.exc_info).log(level, record.getMessage())
 
 
+def _json_line(message: Message) -> None:
+    """One compact JSON object per line: time, level, pid, message and bound context."""
+    record = message.record
+    line = {
+        "time": record["time"].isoformat(timespec="milliseconds"),
+        "level": record["level"].name,
+        "pid": record["process"].id,
+        "logger": record["name"],
+        "message": record["message"],
+        **record["extra"],
+    }
+    sys.stderr.write(json.dumps(line, default=str) + "\n")
+
+
 def setup_logging(fmt: str, level: str) -> None:
     """Configure this process's sinks (call in each worker, never at import time)."""
     logger.remove()
     if fmt == "json":
-        logger.add(sys.stderr, level=level, serialize=True, backtrace=False, diagnose=False)
+        logger.add(_json_line, level=level, backtrace=False, diagnose=False)
     else:
         logger.add(
             sys.stderr,

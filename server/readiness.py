@@ -11,6 +11,11 @@ from tortoise import connections
 
 from server.context import services
 
+
+class NotReady(Exception):
+    """A check failed for a reason that is safe to show on /readyz."""
+
+
 Check = Callable[[Sanic[Any, Any]], Awaitable[str]]
 
 
@@ -30,6 +35,8 @@ async def _redis(app: Sanic[Any, Any]) -> str:
 async def _run(check: Check, app: Sanic[Any, Any]) -> str:
     try:
         return await asyncio.wait_for(check(app), timeout=1.0)
+    except NotReady as exc:
+        return f"failed: {exc}"
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return f"failed: {type(exc).__name__}"
 

@@ -9,6 +9,7 @@ from sanic import Sanic
 
 from server.backends import BackendRegistry
 from server.context import Services, services
+from server.readiness import NotReady
 
 HEALTH_TASK = "nzgw-backend-health"
 EXTRA = "backends"
@@ -42,7 +43,7 @@ async def _ready(app: Sanic[Any, Any]) -> str:
     """Ready when at least one backend is in service."""
     registry = backends_of(services(app))
     if not any(s.healthy for s in registry.states):
-        raise RuntimeError("no healthy Ollama backend")
+        raise NotReady("no healthy Ollama backend")
     return "ok"
 
 
