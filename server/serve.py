@@ -65,4 +65,7 @@ def run(
     logger.info(
         "serving on http://{}:{} with {} worker(s)", settings.host, settings.port, settings.workers
     )
-    Sanic.serve(primary=app, app_loader=loader)
+    if settings.workers == 1:
+        Sanic.serve_single(primary=app)  # no manager process in between
+    else:
+        Sanic.serve(primary=app, app_loader=loader)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from config import Backend, Settings
 from server.errors import BadGateway, GatewayTimeout, Unavailable
@@ -64,8 +65,13 @@ def make_client(backend: Backend, settings: Settings) -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_KEEPALIVE
     )
+    # httpx's API over aiohttp's transport: about 0.6 ms less per relayed request than
+    # httpcore here (bench/bench_relay.py), with the same exceptions (mapped to httpx's).
     return httpx.AsyncClient(
-        base_url=backend.url, timeout=timeout, limits=limits, follow_redirects=False
+        base_url=backend.url,
+        timeout=timeout,
+        follow_redirects=False,
+        transport=AiohttpTransport(limits=limits),
     )
 
 
