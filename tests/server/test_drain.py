@@ -1,0 +1,49 @@
+"""A graceful stop drains the audit/usage buffer: nothing recorded is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import REDIS_URL
+from tests.fake_ollama.runner import FakeOllama
+from tests.gateway import Gateway, cli, create_key, gateway_env
+
+
+async def _count(database_url: str, sql: str) -> int:
+    conn = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+    try:
+        value: int = await conn.fetchval(sql)
+        return value
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stop_drains_the_buffer(database_url: str, redis_namespace: str, workers: int) -> None:
+    with FakeOllama() as fake:
+        env = gateway_env(
+            DATABASE_URL=database_url,
+            REDIS_URL=REDIS_URL,
+            REDIS_NAMESPACE=redis_namespace,
+            OLLAMA_URL=fake.url,
+        )
+        cli(env, "create-tenant", "--name", "acme")
+        key = create_key(env, "acme", "k")
+        gw = Gateway(env, workers=workers, migrate=False).start()
+        body = {"model": "llama3.2", "prompt": "hi", "stream": False, "options": {"num_predict": 3}}
+        for _ in range(20):
+            r = httpx.post(
+                gw.url + "/api/generate",
+                json=body,
+                timeout=10,
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert r.status_code == 200
+        gw.stop()  # well within the one-second flush interval of the last requests
+    events = asyncio.run(_count(database_url, "SELECT count(*) FROM audit_events"))
+    ledger = asyncio.run(_count(database_url, "SELECT coalesce(sum(requests), 0) FROM usage_daily"))
+    assert (events, ledger) == (20, 20)
