@@ -42,21 +42,27 @@ def replicas(env: dict[str, str]) -> Iterator[tuple[Gateway, Gateway]]:
 
 
 async def _statuses(url: str, key: str, n: int) -> Counter[int]:
-    """n concurrent requests, each on a fresh connection."""
+    """n concurrent requests, each on a fresh connection (`Connection: close`)."""
+    headers = {"Authorization": f"Bearer {key}", "Connection": "close"}
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
 
-    async def one() -> int:
-        async with httpx.AsyncClient(timeout=10) as client:
-            r = await client.get(url + "/v1/usage", headers={"Authorization": f"Bearer {key}"})
+        async def one() -> int:
+            r = await client.get(url + "/v1/usage", headers=headers)
             return r.status_code
 
-    return Counter(await asyncio.gather(*(one() for _ in range(n))))
+        return Counter(await asyncio.gather(*(one() for _ in range(n))))
 
 
 def _per_worker(url: str, key: str, workers: int = 2, tries: int = 400) -> dict[str, set[int]]:
     """Statuses per worker (x-gateway-worker), on fresh connections until every worker answered."""
     seen: dict[str, set[int]] = {}
     for _ in range(tries):
-        r = httpx.get(url + "/v1/usage", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        r = httpx.get(
+            url + "/v1/usage",
+            headers={"Authorization": f"Bearer {key}", "Connection": "close"},
+            timeout=10,
+        )
         seen.setdefault(r.headers["x-gateway-worker"], set()).add(r.status_code)
         if len(seen) >= workers and _ > 20:
             break
@@ -97,7 +103,8 @@ def test_verification_is_bounded_for_good_and_bad_secrets(
     wrong = [key[:11] + f"{i:040d}" for i in range(500)]
 
     async def flood() -> tuple[Counter[int], Counter[int]]:
-        async with httpx.AsyncClient(timeout=30) as client:
+        # a small client pool: httpcore slows down badly with hundreds of waiting requests
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=16)) as client:
 
             async def call(k: str) -> int:
                 r = await client.get(gw.url + "/v1/usage", headers={"Authorization": f"Bearer {k}"})
