@@ -39,8 +39,12 @@ class _Scope:
         for name in [n for n in self.counters if n != "total" and n < current[n[0]]]:
             del self.counters[name]
 
+    def held(self) -> int:
+        """Tokens reserved by requests still in flight."""
+        return sum(tokens for tokens, _ in self.resv.values())
+
     def budget_used(self, day: str, month: str) -> tuple[int, int, int]:
-        live = sum(tokens for tokens, _ in self.resv.values())
+        live = self.held()
         c = self.counters
         return live + c.get(f"d:{day}", 0), live + c.get(f"m:{month}", 0), live + c.get("total", 0)
 
@@ -134,6 +138,8 @@ class MemoryLimits:
                         deny_s, deny_i = s, i
                         if i == 2:
                             retry = tpm_wait(s, 1 - avail)
+                        elif avail + scopes[s].held() > 0:
+                            retry = 1000  # not spent: held by requests in flight
                     elif allowance is None or avail < allowance:
                         allowance = avail
 

@@ -49,6 +49,8 @@ def _seconds(ms: int) -> float | None:
 
 
 def _retry_after(limit: LimitName, retry_ms: int, now: float, tz: ZoneInfo) -> int:
+    if limit in BUDGETS and retry_ms > 0:  # held by requests in flight, not spent
+        return max(1, math.ceil(retry_ms / 1000))
     if limit == "daily_tokens":
         return seconds_to_next_day(now, tz)
     if limit == "monthly_tokens":
@@ -89,7 +91,7 @@ def to_admission(
             scope=SCOPE_NAMES[scope - 1],
             limit=name,
             retry_after=_retry_after(name, retry_ms, now, tz),
-            should_retry=name not in BUDGETS,
+            should_retry=name not in BUDGETS or retry_ms > 0,
             rate=rate,
         )
     ticket = Ticket(

@@ -32,6 +32,7 @@ _LIMIT_FIELD = {
     "total_tokens": "total_tokens",
 }
 LIMIT_HEADER = "x-gateway-limit"
+_BUDGETS = ("daily_tokens", "monthly_tokens", "total_tokens")
 
 
 def subject_of(p: Principal) -> Subject:
@@ -86,8 +87,13 @@ def _denied(p: Principal, a: Admission) -> RateLimited:
     limits = p.key_limits if scope == "key" else p.tenant_limits
     value = getattr(limits, _LIMIT_FIELD[limit])
     who = "this API key" if scope == "key" else "this key's tenant"
-    hint = "it resets" if not a.should_retry else "retry"
-    message = f"limit reached for {who}: {_LABELS[limit]} ({value}); {hint} in {a.retry_after} s"
+    if not a.should_retry:
+        hint = f"it resets in {a.retry_after} s"
+    elif limit in _BUDGETS:
+        hint = f"the rest is reserved by requests in flight; retry in {a.retry_after} s"
+    else:
+        hint = f"retry in {a.retry_after} s"
+    message = f"limit reached for {who}: {_LABELS[limit]} ({value}); {hint}"
     headers = {
         "Retry-After": str(max(1, a.retry_after)),
         LIMIT_HEADER: f"{scope}:{limit}",

@@ -45,6 +45,7 @@ for s = 1, 2 do
 end
 
 -- read (and purge what has expired)
+local held = {0, 0}  -- tokens reserved by requests still in flight, per scope
 local used, oldest, buckets = {}, {}, {}
 for s = 1, 2 do
   local l, u = lim[s], {0, 0, 0, 0, 0, 0}
@@ -81,6 +82,7 @@ for s = 1, 2 do
   if l[4] >= 0 or l[5] >= 0 or l[6] >= 0 then
     local reserved = 0
     for _, v in ipairs(redis.call('HVALS', key(s, 4))) do reserved = reserved + tonumber(v) end
+    held[s] = reserved
     for i = 4, 6 do
       if l[i] >= 0 then u[i] = reserved + (tonumber(redis.call('GET', key(s, i + 2))) or 0) end
     end
@@ -117,7 +119,11 @@ for _, i in ipairs({6, 5, 4, 1, 2, 3}) do
         local avail = l - used[s][i] - prompt
         if avail <= 0 then
           deny_s, deny_i = s, i
-          if i == 2 then retry = tpm_wait(s, 1 - avail) end
+          if i == 2 then
+            retry = tpm_wait(s, 1 - avail)
+          elseif avail + held[s] > 0 then
+            retry = 1000  -- not spent: held by requests in flight, which settle soon
+          end
         elseif allowance == nil or avail < allowance then
           allowance = avail
         end

@@ -111,7 +111,35 @@ async def test_monthly_checked_against_tenant_allowance(
     a = await backend.admit(s, ask("a", prompt=100), now=NOW)
     assert a.allowed and a.output_cap == 100  # tenant month: 5000 - 4800 - 100
     b = await backend.admit(s, ask("b", prompt=1), now=NOW)
-    assert (b.scope, b.limit, b.should_retry) == ("tenant", "monthly_tokens", False)
+    # the rest of the month is held by "a", still in flight: worth a retry in a second
+    assert (b.scope, b.limit, b.should_retry, b.retry_after) == (
+        "tenant",
+        "monthly_tokens",
+        True,
+        1,
+    )
+    assert a.ticket is not None
+    await backend.settle(a.ticket, 200, now=NOW)
+    c = await backend.admit(s, ask("c", prompt=1), now=NOW)
+    assert (c.scope, c.limit, c.should_retry) == ("tenant", "monthly_tokens", False)
+
+
+async def test_budget_held_in_flight_is_retryable_and_frees_on_settle(
+    backend: LimitsBackend, make_subject: Make
+) -> None:
+    s = make_subject(Limits(daily_tokens=1000))
+    await backend.seed(s, ZERO, ZERO, now=NOW)
+    a = await backend.admit(s, ask("a", prompt=50), now=NOW)  # no cap: reserves all 1000
+    assert a.allowed and a.output_cap == 950 and a.ticket is not None
+    held = await backend.admit(s, ask("b", prompt=50), now=NOW)
+    assert (held.limit, held.should_retry, held.retry_after) == ("daily_tokens", True, 1)
+    await backend.settle(a.ticket, 300, now=NOW)
+    b = await backend.admit(s, ask("b2", prompt=50), now=NOW)
+    assert b.allowed and b.output_cap == 650 and b.ticket is not None
+    await backend.settle(b.ticket, 700, now=NOW)
+    spent = await backend.admit(s, ask("c", prompt=1), now=NOW)
+    assert (spent.limit, spent.should_retry) == ("daily_tokens", False)
+    assert spent.retry_after > 1
 
 
 async def test_time_zone_sets_midnight(harness: Any, make_subject: Make) -> None:
