@@ -24,4 +24,3 @@ def setup_routes(app: Sanic[Any, Any]) -> None:
     openai.register(app, v1)
     app.blueprint(api)
     app.blueprint(v1)
-

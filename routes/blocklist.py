@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 from sanic import HTTPResponse, Request, Sanic
 
+from server.context import state
 from server.errors import Forbidden
 from server.render import error_response
 
@@ -40,6 +41,7 @@ def setup_blocklist(app: Sanic[Any, Any]) -> None:
     async def block(request: Request) -> HTTPResponse | None:
         raw = request.raw_url.decode("latin-1").split("?", 1)[0]
         if is_blocked(raw):
+            state(request).error = "blocked_endpoint"
             return error_response("/api", Forbidden(MESSAGE))
         return None
 

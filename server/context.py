@@ -39,6 +39,8 @@ class RequestState:
     request_id: str = ""
     started: float = 0.0
     principal: Principal | None = None
+    relayed: bool = False  # the relay writes this request's audit record itself
+    error: str | None = None  # the error code the gateway answered with, if any
 
 
 def services(app: Sanic[Any, Any]) -> Services:

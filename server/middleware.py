@@ -14,7 +14,8 @@ from sanic import exceptions as sx
 from sanic.handlers import ErrorHandler
 from sanic.response import BaseHTTPResponse
 
-from server.context import RequestState, state
+from server.audit import UNAUDITED, plain_record
+from server.context import RequestState, services, state
 from server.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
 from server.render import error_response
 
@@ -33,6 +34,8 @@ def setup_middleware(app: Sanic[Any, Any]) -> None:
         st = getattr(request.ctx, "state", None)
         if st is not None:
             response.headers["x-request-id"] = st.request_id
+            if not st.relayed and request.path not in UNAUDITED:
+                services(request.app).recorder.record(plain_record(request, st, response.status))
         response.headers["x-gateway-worker"] = worker
 
     worker = str(os.getpid())
@@ -49,6 +52,7 @@ class GatewayErrorHandler(ErrorHandler):
         st = getattr(request.ctx, "state", None)
         if st is not None:
             response.headers["x-request-id"] = st.request_id
+            st.error = error.code or type(error).__name__
         return response
 
 

@@ -41,6 +41,7 @@ async def relay(request: Request, target: Target) -> None:
     """Relay one request; settle and record it whatever happens."""
     svc = services(request.app)
     st = state(request)
+    st.relayed = True
     p = principal(request)
     outcome = Outcome(model=target.model)
     admission: Admission | None = None

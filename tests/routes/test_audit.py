@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 import asyncpg
@@ -60,3 +61,33 @@ def test_no_prompt_log_without_opt_in(stack: Stack, fake: FakeOllama, package_db
     rid = answer.headers["x-request-id"]
     wait_rows(package_db, "SELECT 1 FROM audit_events WHERE request_id = $1", rid)
     assert rows(package_db, "SELECT 1 FROM prompt_logs WHERE request_id = $1", rid) == []
+
+
+def test_refusals_and_listings_are_audited_too(stack: Stack, package_db: str) -> None:
+    cases = [
+        ("GET", "/v1/models", stack.auth(), 200, None),
+        ("GET", "/api/tags", stack.auth(), 200, None),
+        (
+            "GET",
+            "/v1/usage",
+            {"Authorization": "Bearer nz_nottherightshape"},
+            401,
+            "invalid_api_key",
+        ),
+        ("POST", "/api/PULL/", {}, 403, "blocked_endpoint"),
+        ("GET", "/api/nothing-here", stack.auth(), 404, "unknown_url"),
+    ]
+    for method, path, headers, status, error in cases:
+        rid = f"audit-{uuid.uuid4().hex}"
+        r = httpx.request(
+            method, stack.url + path, headers={**headers, "x-request-id": rid}, timeout=10
+        )
+        assert r.status_code == status and r.headers["x-request-id"] == rid
+        (event,) = wait_rows(package_db, "SELECT * FROM audit_events WHERE request_id = $1", rid)
+        assert (event["status"], event["error"], event["method"]) == (status, error, method)
+        if status == 200:
+            assert event["key_prefix"] == stack.key[:11]
+    rid = f"audit-{uuid.uuid4().hex}"
+    assert httpx.get(stack.url + "/healthz", headers={"x-request-id": rid}).status_code == 200
+    time.sleep(1.5)  # probes are not audited
+    assert rows(package_db, "SELECT 1 FROM audit_events WHERE request_id = $1", rid) == []
