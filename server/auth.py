@@ -6,6 +6,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
+from cachetools import TTLCache
 from loguru import logger
 from tortoise.exceptions import BaseORMException
 
@@ -20,16 +21,23 @@ INVALID = "invalid API key: provide a valid key as 'Authorization: Bearer nz_...
 # are refused without hashing; cached good keys are unaffected.
 FAILURES_PER_PREFIX = 10
 FAILURE_WINDOW = 60.0
+KNOWN_TTL = 24 * 3600.0
 
 
 class Authenticator:
     """Turns an Authorization header into a Principal, touching storage only on a cache miss."""
 
-    def __init__(self, cache: KeyCache, *, verify_concurrency: int) -> None:
+    def __init__(
+        self, cache: KeyCache, *, verify_concurrency: int, cache_size: int = 10_000
+    ) -> None:
         self.cache = cache
         self._verify_slots = asyncio.Semaphore(verify_concurrency)
         self._inflight: dict[str, asyncio.Future[Principal | None]] = {}
         self._failures: dict[str, tuple[float, int]] = {}
+        # prefix -> (SHA-256 of the key last verified, the hash it matched): lets a good key
+        # back in without Argon2id, and past the failure throttle, once its cache entry expired.
+        # Status is still read from the database, so revocation applies.
+        self._known: TTLCache[str, tuple[str, str]] = TTLCache(maxsize=cache_size, ttl=KNOWN_TTL)
         self.verifications = 0
 
     async def authenticate(self, header: str | None) -> Principal:
@@ -75,7 +83,10 @@ class Authenticator:
         return result
 
     async def _load(self, presented: PresentedKey) -> Principal | None:
-        if self._throttled(presented.prefix):
+        digest = presented.digest
+        known = self._known.get(presented.prefix)
+        trusted = known is not None and known[0] == digest
+        if not trusted and self._throttled(presented.prefix):
             return None
         try:
             row = await ApiKey.filter(prefix=presented.prefix).select_related("tenant").first()
@@ -86,15 +97,17 @@ class Authenticator:
             ) from exc
         if row is None:
             return None
-        async with self._verify_slots:
-            if self._throttled(presented.prefix):  # failures may have piled up while we waited
+        if not (trusted and known is not None and known[1] == row.key_hash):
+            async with self._verify_slots:
+                if self._throttled(presented.prefix):  # failures piled up while we waited
+                    return None
+                self.verifications += 1
+                ok = await asyncio.to_thread(verify_key, row.key_hash, presented)
+            logger.info("key verification prefix={} ok={}", presented.prefix, ok)
+            if not ok:
+                self._note_failure(presented.prefix)
                 return None
-            self.verifications += 1
-            ok = await asyncio.to_thread(verify_key, row.key_hash, presented)
-        logger.info("key verification prefix={} ok={}", presented.prefix, ok)
-        if not ok:
-            self._note_failure(presented.prefix)
-            return None
+            self._known[presented.prefix] = (digest, row.key_hash)
         if row.status != KeyStatus.ACTIVE or row.tenant.status != TenantStatus.ACTIVE:
             return None
         await _touch(row)

@@ -76,7 +76,11 @@ def setup_listeners(app: Sanic[Any, Any], settings: Settings) -> None:
             redis=redis,
             limits=make_limits(settings, redis),
             cache=cache,
-            auth=Authenticator(cache, verify_concurrency=settings.verify_concurrency),
+            auth=Authenticator(
+                cache,
+                verify_concurrency=settings.verify_concurrency,
+                cache_size=settings.key_cache_size,
+            ),
             recorder=Recorder(postgres=settings.is_postgres),
         )
         app.ctx.services = svc

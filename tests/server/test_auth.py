@@ -10,7 +10,7 @@ import pytest
 
 from config import Settings
 from models import ApiKey, KeyStatus, Tenant, TenantStatus
-from server.auth import Authenticator
+from server.auth import FAILURES_PER_PREFIX, Authenticator
 from server.db import database
 from server.errors import Unauthorized
 from server.keycache import KeyCache
@@ -89,4 +89,22 @@ async def test_a_cached_key_is_refused_once_it_expires(tenant: Tenant) -> None:
     await auth.authenticate(f"Bearer {key}")
     await asyncio.sleep(1.1)
     with pytest.raises(Unauthorized, match="expired"):
+        await auth.authenticate(f"Bearer {key}")
+
+
+async def test_a_known_key_gets_back_in_past_a_flood_without_argon2(tenant: Tenant) -> None:
+    key, auth = await _key(tenant), _auth()
+    await auth.authenticate(f"Bearer {key}")
+    for i in range(FAILURES_PER_PREFIX + 5):  # a flood of wrong secrets for the same prefix
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(f"Bearer {key[:11]}{i:040d}")
+    assert auth.verifications == 1 + FAILURES_PER_PREFIX  # the rest were throttled unhashed
+    auth.cache.clear()  # the good key's cache entry expires while the prefix is throttled
+    assert (await auth.authenticate(f"Bearer {key}")).prefix == key[:11]
+    assert auth.verifications == 1 + FAILURES_PER_PREFIX
+    row = await ApiKey.get(prefix=key[:11])
+    row.status = KeyStatus.REVOKED
+    await row.save()
+    auth.cache.clear()  # as an invalidation would
+    with pytest.raises(Unauthorized):  # the database still decides the key's status
         await auth.authenticate(f"Bearer {key}")
