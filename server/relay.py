@@ -12,10 +12,11 @@ from sanic import Request
 from limits import Admission, Ask
 from server.accounting import admit, rate_headers, settle
 from server.backends import BackendState
-from server.context import Services, principal, services, state
+from server.context import RequestState, Services, principal, services, state
 from server.errors import Forbidden, GatewayError, Unavailable
 from server.framing import forwarder
 from server.outcome import CLIENT_GONE, Outcome, build_record
+from server.principal import Principal
 from server.relay_setup import backends_of
 from server.requests import Kind, Parsed, parse, upstream_body
 from server.tokens import Meter
@@ -38,11 +39,17 @@ def check_model(request: Request, model: str) -> None:
 
 
 async def relay(request: Request, target: Target) -> None:
-    """Relay one request; settle and record it whatever happens."""
-    svc = services(request.app)
+    """Relay one request; its log lines carry the request id and the key prefix."""
     st = state(request)
     st.relayed = True
     p = principal(request)
+    with logger.contextualize(request_id=st.request_id, key_prefix=p.prefix):
+        await _relay(request, target, st, p)
+
+
+async def _relay(request: Request, target: Target, st: RequestState, p: Principal) -> None:
+    """Admit, forward and stream; settle and record whatever happens."""
+    svc = services(request.app)
     outcome = Outcome(model=target.model)
     admission: Admission | None = None
     try:

@@ -107,6 +107,9 @@ def test_fail_over_cool_down_and_probe_back(fresh: Pair) -> None:
         answer = client.chat(model="llama3.2", messages=MESSAGES)
         assert answer.done
     assert len(relayed(fresh.second, "/api/chat")) == 4
+    # a line logged on the request path carries the request id and the key prefix
+    failovers = [line for line in fresh.gateway.log().splitlines() if "taken out" in line]
+    assert any("request_id" in line and fresh.key[:11] in line for line in failovers), failovers
     fresh.second.stop()
     statuses = set()
     for _ in range(4):
