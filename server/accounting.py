@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import asdict
 from datetime import datetime
 
 from loguru import logger
@@ -150,8 +149,3 @@ async def usage_of(svc: Services, subject: Subject) -> tuple[Usage, Usage]:
         return await svc.limits.usage(subject)
     except LimitsUnavailable as exc:
         raise _unavailable(exc) from exc
-
-
-def usage_dict(u: Usage) -> dict[str, int]:
-    """A Usage as JSON-ready numbers."""
-    return asdict(u)

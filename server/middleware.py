@@ -15,7 +15,7 @@ from sanic.handlers import ErrorHandler
 from sanic.response import BaseHTTPResponse
 
 from server.audit import UNAUDITED, plain_record
-from server.context import RequestState, services, state
+from server.context import RequestState, services
 from server.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
 from server.render import error_response
 
@@ -81,8 +81,3 @@ def _translate(request: Request, exc: Exception) -> GatewayError:
 def setup_errors(app: Sanic[Any, Any]) -> None:
     """Install the error handler."""
     app.error_handler = GatewayErrorHandler()
-
-
-def current_state(request: Request) -> RequestState:
-    """Alias kept for handlers that import from here."""
-    return state(request)
