@@ -27,6 +27,7 @@ def create_app(settings: Settings, name: str = APP_NAME) -> Sanic[Any, Any]:
     app.ctx.settings = settings
     app.ctx.start_hooks = []
     app.ctx.stop_hooks = []
+    app.ctx.task_names = []  # background loops, cancelled when shutdown begins
     setup_listeners(app, settings)
     setup_middleware(app)
     setup_errors(app)

@@ -90,6 +90,7 @@ def setup_listeners(app: Sanic[Any, Any], settings: Settings) -> None:
             watcher = poll_database(cache, svc.ready)
         app.add_task(watcher, name=INVALIDATION_TASK)
         app.add_task(svc.recorder.run(settings.audit_flush_interval), name=RECORDER_TASK)
+        app.ctx.task_names.extend((INVALIDATION_TASK, RECORDER_TASK))
         for hook in app.ctx.start_hooks:
             await hook(app, svc)
         try:
@@ -100,19 +101,20 @@ def setup_listeners(app: Sanic[Any, Any], settings: Settings) -> None:
 
     @app.before_server_stop
     async def drain(app: Sanic[Any, Any]) -> None:
+        """Stop the background loops; requests in flight still finish after this."""
+        for name in app.ctx.task_names:
+            await app.cancel_task(name, raise_exception=False)
+
+    @app.after_server_stop
+    async def stop(app: Sanic[Any, Any]) -> None:
+        """Connections are drained: close clients, write what is buffered, close pools."""
         svc = services(app)
         for hook in reversed(app.ctx.stop_hooks):
             await hook(app, svc)
-        await app.cancel_task(INVALIDATION_TASK, raise_exception=False)
-        await app.cancel_task(RECORDER_TASK, raise_exception=False)
         if not await svc.recorder.flush():
             logger.error(
                 "{} audit/usage records could not be written at shutdown", len(svc.recorder)
             )
-
-    @app.after_server_stop
-    async def stop(app: Sanic[Any, Any]) -> None:
-        svc = services(app)
         await svc.limits.close()
         if svc.redis is not None:
             await svc.redis.aclose()

@@ -30,6 +30,7 @@ async def _start(app: Sanic[Any, Any], svc: Services) -> None:
     except TimeoutError:
         pass  # the health task keeps probing; requests still try every backend in order
     app.add_task(registry.run(svc.settings.backend_probe_interval), name=HEALTH_TASK)
+    app.ctx.task_names.append(HEALTH_TASK)
 
 
 async def _stop(app: Sanic[Any, Any], svc: Services) -> None:

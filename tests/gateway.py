@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +76,7 @@ class Gateway:
         self.port = port or free_port()
         self.migrate = migrate
         self.proc: subprocess.Popen[bytes] | None = None
+        self._terminated = False
         self._log: IO[bytes] = tempfile.NamedTemporaryFile(prefix="gateway-", suffix=".log")  # noqa: SIM115
 
     @property
@@ -84,6 +86,7 @@ class Gateway:
 
     def start(self, timeout: float = 30.0) -> Self:
         """Start and wait until every worker answers /healthz."""
+        self._terminated = False
         args = [
             EXE,
             "serve",
@@ -97,7 +100,12 @@ class Gateway:
         if not self.migrate:
             args.append("--no-migrate")
         self.proc = subprocess.Popen(
-            args, env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT
+            args,
+            env=self.env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Sanic manager signalled twice SIGKILLs its group
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -120,15 +128,23 @@ class Gateway:
         self._log.flush()
         return Path(self._log.name).read_text(errors="replace")
 
+    def terminate(self) -> None:
+        """Send SIGTERM once (a second one makes Sanic kill its workers at once)."""
+        if self.proc is not None and not self._terminated:
+            self._terminated = True
+            self.proc.terminate()
+
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 15 s."""
         if self.proc is None:
             return
-        self.proc.terminate()
+        self.terminate()
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(
+                self.proc.pid, signal.SIGKILL
+            )  # the gateway's own session: it and its workers
             self.proc.wait()
         self.proc = None
 

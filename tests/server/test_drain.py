@@ -47,3 +47,39 @@ def test_stop_drains_the_buffer(database_url: str, redis_namespace: str, workers
     events = asyncio.run(_count(database_url, "SELECT count(*) FROM audit_events"))
     ledger = asyncio.run(_count(database_url, "SELECT coalesce(sum(requests), 0) FROM usage_daily"))
     assert (events, ledger) == (20, 20)
+
+
+def test_a_stream_in_flight_at_sigterm_completes_and_is_recorded(
+    database_url: str, redis_namespace: str
+) -> None:
+    with FakeOllama() as fake:
+        env = gateway_env(
+            DATABASE_URL=database_url,
+            REDIS_URL=REDIS_URL,
+            REDIS_NAMESPACE=redis_namespace,
+            OLLAMA_URL=fake.url,
+        )
+        cli(env, "create-tenant", "--name", "acme")
+        key = create_key(env, "acme", "k")
+        fake.configure(pace_ms=50, tokens=40)  # a two-second stream
+        gw = Gateway(env, workers=2, migrate=False).start()
+        body = {"model": "llama3.2", "prompt": "hi", "stream": True}
+        lines: list[str] = []
+        with httpx.stream(
+            "POST",
+            gw.url + "/api/generate",
+            json=body,
+            timeout=30,
+            headers={"Authorization": f"Bearer {key}"},
+        ) as r:
+            for line in r.iter_lines():
+                if line:
+                    lines.append(line)
+                if len(lines) == 3:
+                    gw.terminate()  # SIGTERM mid-stream
+        gw.stop()
+    assert '"done":true' in lines[-1]  # the stream ran to its end
+    events = asyncio.run(
+        _count(database_url, "SELECT count(*) FROM audit_events WHERE status = 200")
+    )
+    assert events == 1
