@@ -107,9 +107,6 @@ def test_fail_over_cool_down_and_probe_back(fresh: Pair) -> None:
         answer = client.chat(model="llama3.2", messages=MESSAGES)
         assert answer.done
     assert len(relayed(fresh.second, "/api/chat")) == 4
-    # a line logged on the request path carries the request id and the key prefix
-    failovers = [line for line in fresh.gateway.log().splitlines() if "taken out" in line]
-    assert any("request_id" in line and fresh.key[:11] in line for line in failovers), failovers
     fresh.second.stop()
     statuses = set()
     for _ in range(4):
@@ -128,12 +125,14 @@ def test_fail_over_cool_down_and_probe_back(fresh: Pair) -> None:
 
 
 def test_a_backend_that_does_not_answer_in_time_is_504(fresh: Pair) -> None:
-    fresh.first.configure(first_byte_ms=3000)
+    for fake in (fresh.first, fresh.second):  # whichever the probes consider healthy
+        fake.configure(first_byte_ms=3000)
     with pytest.raises(ollama.ResponseError) as err:
         fresh.client().chat(model="llama3.2", messages=MESSAGES)
     assert err.value.status_code == 504
-    assert relayed(fresh.second) == []  # no retry once the request was accepted
-    assert fresh.first.wait_cancellations(1, timeout=1.0)
+    tried = [f for f in (fresh.first, fresh.second) if relayed(f, "/api/chat")]
+    assert len(tried) == 1 and len(relayed(tried[0], "/api/chat")) == 1  # no retry
+    assert tried[0].wait_cancellations(1, timeout=1.0)
 
 
 @pytest.mark.parametrize("command", ["list-backends", "probe-ollama"])

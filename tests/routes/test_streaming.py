@@ -75,6 +75,9 @@ def test_abrupt_upstream_close_breaks_the_client_stream(stack: Stack, fake: Fake
         got.extend(line for line in r.iter_lines() if line)
     assert 0 < len(got) <= 3
     assert all('"done":true' not in line for line in got)
+    # the relay's warning carries the request id and the key prefix (loguru contextualize)
+    broke = [line for line in stack.gateway.log().splitlines() if "broke mid-response" in line]
+    assert broke and all("request_id" in ln and stack.key[:11] in ln for ln in broke), broke
 
 
 def test_credentials_never_reach_the_backend(stack: Stack, fake: FakeOllama) -> None:
