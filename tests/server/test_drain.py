@@ -22,17 +22,24 @@ async def _count(database_url: str, sql: str) -> int:
         await conn.close()
 
 
+def _tenant_key(
+    database_url: str, redis_namespace: str, fake: FakeOllama
+) -> tuple[dict[str, str], str]:
+    """The gateway environment in front of `fake`, and a key of a fresh tenant."""
+    env = gateway_env(
+        DATABASE_URL=database_url,
+        REDIS_URL=REDIS_URL,
+        REDIS_NAMESPACE=redis_namespace,
+        OLLAMA_URL=fake.url,
+    )
+    cli(env, "create-tenant", "--name", "acme")
+    return env, create_key(env, "acme", "k")
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_stop_drains_the_buffer(database_url: str, redis_namespace: str, workers: int) -> None:
     with FakeOllama() as fake:
-        env = gateway_env(
-            DATABASE_URL=database_url,
-            REDIS_URL=REDIS_URL,
-            REDIS_NAMESPACE=redis_namespace,
-            OLLAMA_URL=fake.url,
-        )
-        cli(env, "create-tenant", "--name", "acme")
-        key = create_key(env, "acme", "k")
+        env, key = _tenant_key(database_url, redis_namespace, fake)
         gw = Gateway(env, workers=workers, migrate=False).start()
         body = {"model": "llama3.2", "prompt": "hi", "stream": False, "options": {"num_predict": 3}}
         for _ in range(20):
@@ -53,14 +60,7 @@ def test_a_stream_in_flight_at_sigterm_completes_and_is_recorded(
     database_url: str, redis_namespace: str
 ) -> None:
     with FakeOllama() as fake:
-        env = gateway_env(
-            DATABASE_URL=database_url,
-            REDIS_URL=REDIS_URL,
-            REDIS_NAMESPACE=redis_namespace,
-            OLLAMA_URL=fake.url,
-        )
-        cli(env, "create-tenant", "--name", "acme")
-        key = create_key(env, "acme", "k")
+        env, key = _tenant_key(database_url, redis_namespace, fake)
         fake.configure(pace_ms=50, tokens=40)  # a two-second stream
         gw = Gateway(env, workers=2, migrate=False).start()
         body = {"model": "llama3.2", "prompt": "hi", "stream": True}
