@@ -54,7 +54,6 @@ class Cli:
         """Run `work` in one event loop; turn expected failures into CliError."""
         settings = self._settings()
         try:
-            db.ensure_sqlite_file(settings.database_url)
             return asyncio.run(work(settings))
         except AdminError as exc:
             raise CliError(str(exc)) from exc
@@ -302,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         _check_flags(args)
         fire.Fire(Cli(), command=args, name="neuronetz-gateway")
-    except CliError as exc:
+    except (CliError, SettingsError) as exc:  # settings also fail late: serve, SQLite paths
         _fail(str(exc))
     except KeyboardInterrupt:
         _fail("interrupted")
