@@ -10,14 +10,15 @@ class AuditEvent(Model):
     """Metadata of one request: who, what, where it went, what it cost, how it ended."""
 
     id = fields.BigIntField(primary_key=True)
-    request_id = fields.CharField(max_length=64, db_index=True)
+    request_id = fields.CharField(max_length=64, unique=True)  # the server's: one event each
+    client_request_id = fields.CharField(max_length=64, null=True)  # the client's X-Request-Id
     time = fields.DatetimeField(db_index=True)
     tenant_id = fields.IntField(null=True, db_index=True)
     key_id = fields.IntField(null=True)
     key_prefix = fields.CharField(max_length=16, null=True)
     surface = fields.CharField(max_length=8)
-    method = fields.CharField(max_length=8)
-    path = fields.CharField(max_length=255)
+    method = fields.CharField(max_length=32)
+    path = fields.CharField(max_length=2048)
     model = fields.CharField(max_length=255, null=True)
     backend = fields.CharField(max_length=100, null=True)
     status = fields.IntField()
@@ -27,8 +28,9 @@ class AuditEvent(Model):
     completion_tokens = fields.IntField(default=0)
     tokens_estimated = fields.BooleanField(default=False)
     client_ip = fields.CharField(max_length=64, null=True)
-    user_agent = fields.CharField(max_length=255, null=True)
+    user_agent = fields.CharField(max_length=512, null=True)
     error = fields.CharField(max_length=64, null=True)
+    limit = fields.CharField(max_length=32, null=True)  # scope:limit that refused it (429)
 
     class Meta:
         table = "audit_events"

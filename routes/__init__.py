@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sanic import Blueprint, Sanic
+from sanic import Blueprint
 
 from routes import health, ollama, openai, usage
 from routes.blocklist import setup_blocklist
 from routes.guard import require_key
+from server.context import App
 
 
-def setup_routes(app: Sanic[Any, Any]) -> None:
+def setup_routes(app: App) -> None:
     """Register every route; /api and /v1 are behind the API-key guard."""
     setup_blocklist(app)
     health.register(app)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import posixpath
-from typing import Any
 from urllib.parse import unquote
 
-from sanic import HTTPResponse, Request, Sanic
+from sanic import HTTPResponse
 
-from server.context import state
-from server.errors import Forbidden
-from server.render import error_response
+from server.context import App, GatewayRequest
+from server.errors import Forbidden, error_response
 
 BLOCKED = frozenset({"/api/pull", "/api/push", "/api/create", "/api/copy", "/api/delete"})
 BLOCKED_TREE = "/api/blobs"
@@ -35,13 +33,13 @@ def is_blocked(path: str) -> bool:
     return norm in BLOCKED or norm == BLOCKED_TREE or norm.startswith(BLOCKED_TREE + "/")
 
 
-def setup_blocklist(app: Sanic[Any, Any]) -> None:
+def setup_blocklist(app: App) -> None:
     """Refuse blocked paths for every method, before authentication."""
 
-    async def block(request: Request) -> HTTPResponse | None:
+    async def block(request: GatewayRequest) -> HTTPResponse | None:
         raw = request.raw_url.decode("latin-1").split("?", 1)[0]
         if is_blocked(raw):
-            state(request).error = "blocked_endpoint"
+            request.ctx.error = "blocked_endpoint"
             return error_response("/api", Forbidden(MESSAGE))
         return None
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from sanic import Request
-
-from server.context import services, state
+from server.context import GatewayRequest
 
 
-async def require_key(request: Request) -> None:
+async def require_key(request: GatewayRequest) -> None:
     """Authenticate the caller and keep the principal on the request."""
-    auth = services(request.app).auth
-    state(request).principal = await auth.authenticate(request.headers.get("authorization"))
+    auth = request.app.ctx.worker.auth
+    request.ctx.principal = await auth.authenticate(request.headers.get("authorization"))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sanic import Blueprint, HTTPResponse, Request, Sanic, text
+from sanic import Blueprint, HTTPResponse, text
 
 from routes.relayed import json_answer, listing, relayed
-from server.relay import Target
-from server.relay_setup import setup_relay
-from server.requests import Kind
+from server.context import App, GatewayRequest
+from server.relay.body import Kind
+from server.relay.pipeline import Target
 
 RELAYED: dict[str, Kind | None] = {
     "generate": Kind.NATIVE_GENERATE,
@@ -20,24 +18,23 @@ RELAYED: dict[str, Kind | None] = {
 }
 
 
-async def root(request: Request) -> HTTPResponse:
+async def root(request: GatewayRequest) -> HTTPResponse:
     """What Ollama answers on `/` (health checks and the Go CLI's heartbeat use it)."""
     return text("Ollama is running", content_type="text/plain; charset=utf-8")
 
 
-async def tags(request: Request) -> HTTPResponse:
+async def tags(request: GatewayRequest) -> HTTPResponse:
     """Installed models over every healthy backend, limited to the key's models."""
     return json_answer({"models": await listing(request, "/api/tags", "models")})
 
 
-async def ps(request: Request) -> HTTPResponse:
+async def ps(request: GatewayRequest) -> HTTPResponse:
     """Loaded models over every healthy backend, limited to the key's models."""
     return json_answer({"models": await listing(request, "/api/ps", "models")})
 
 
-def register(app: Sanic[Any, Any], api: Blueprint) -> None:
+def register(app: App, api: Blueprint) -> None:
     """Add the /api routes to the blueprint behind the key guard, and `/` to the app."""
-    setup_relay(app)
     app.add_route(root, "/", methods=["GET", "HEAD"], name="ollama_root")
     for name, kind in RELAYED.items():
         handler = relayed(Target(f"/api/{name}", kind))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from sanic import Blueprint, Request, Sanic
+from sanic import Blueprint
 
 from routes.relayed import json_answer, listing, relayed
-from server.relay import Target, relay
-from server.relay_setup import setup_relay
-from server.requests import Kind
+from server.context import App, GatewayRequest
+from server.relay.body import Kind
+from server.relay.pipeline import Target, relay
 
 RELAYED = {
     "chat/completions": Kind.OPENAI_GENERATE,
@@ -20,20 +20,19 @@ RELAYED = {
 JSON = "application/json"
 
 
-async def models(request: Request) -> Any:
+async def models(request: GatewayRequest) -> Any:
     """Models over every healthy backend, limited to the key's models."""
     data = await listing(request, "/v1/models", "data")
     return json_answer({"object": "list", "data": data}, JSON)
 
 
-async def model(request: Request, name: str) -> None:
+async def model(request: GatewayRequest, name: str) -> None:
     """One model (403 when the key may not use it, 404 from the backend when absent)."""
     await relay(request, Target(f"/v1/models/{quote(name, safe=':')}", model=name))
 
 
-def register(app: Sanic[Any, Any], v1: Blueprint) -> None:
+def register(app: App, v1: Blueprint) -> None:
     """Add the /v1 routes to the blueprint behind the key guard."""
-    setup_relay(app)
     for path, kind in RELAYED.items():
         name = "v1_" + path.replace("/", "_")
         v1.add_route(relayed(Target(f"/v1/{path}", kind)), f"/{path}", methods=["POST"], name=name)

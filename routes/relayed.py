@@ -5,31 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from sanic import HTTPResponse, Request, json
+from sanic import HTTPResponse, json
 
-from server.catalog import union
-from server.context import principal, services
-from server.relay import Target, relay
-from server.relay_setup import backends_of
+from server.context import GatewayRequest
+from server.relay.catalog import union
+from server.relay.pipeline import Target, relay
 
-Handler = Callable[[Request], Coroutine[Any, Any, HTTPResponse | None]]
+Handler = Callable[[GatewayRequest], Coroutine[Any, Any, HTTPResponse | None]]
 JSON_UTF8 = "application/json; charset=utf-8"
 
 
 def relayed(target: Target) -> Handler:
     """A handler that relays every request to `target`."""
 
-    async def handler(request: Request) -> HTTPResponse | None:
+    async def handler(request: GatewayRequest) -> HTTPResponse | None:
         await relay(request, target)
         return None
 
     return handler
 
 
-async def listing(request: Request, path: str, field: str) -> list[dict[str, Any]]:
+async def listing(request: GatewayRequest, path: str, field: str) -> list[dict[str, Any]]:
     """The key's view of a model listing over all healthy backends."""
-    registry = backends_of(services(request.app))
-    return await union(registry, principal(request), path, field)
+    return await union(request.app.ctx.worker.backends, request.ctx.caller, path, field)
 
 
 def json_answer(body: dict[str, Any], content_type: str = JSON_UTF8) -> HTTPResponse:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from sanic import Blueprint, HTTPResponse, Request, json
+from sanic import Blueprint, HTTPResponse, json
 
-from server.accounting import subject_of, usage_of
-from server.context import principal, services
+from server.accounting.admission import subject_of, usage_of
+from server.context import GatewayRequest
 
 
-async def _usage(request: Request) -> HTTPResponse:
-    p = principal(request)
-    tenant_usage, key_usage = await usage_of(services(request.app), subject_of(p))
+async def _usage(request: GatewayRequest) -> HTTPResponse:
+    p = request.ctx.caller
+    worker = request.app.ctx.worker
+    tenant_usage, key_usage = await usage_of(worker.limits, worker.settings.tz, subject_of(p))
     return json(
         {
             "tenant": p.tenant_name,

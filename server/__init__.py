@@ -1,1 +1,1 @@
-"""The gateway's services: app factory, auth, relay, accounting, audit and the admin CLI."""
+"""The gateway: app factory, worker lifecycle and middleware, and auth, relay, accounting, admin."""

@@ -1,63 +1,133 @@
-"""Typed per-worker and per-request state (what listeners build and handlers use)."""
+"""Typed contexts: the app's (settings, injected parts), the worker's services, one request's."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, TypeAlias
+
+import httpx
+from sanic import Request, Sanic
+from sanic.config import Config
 
 from config import Settings
-from limits import LimitsBackend
-from server.auth import Authenticator
-from server.keycache import KeyCache
-from server.principal import Principal
-from server.recorder import Recorder
+from limits import Admission, LimitsBackend
+from server.accounting.meter import Counted, Meter
+from server.accounting.recorder import Recorder
+from server.auth.authenticator import Authenticator
+from server.auth.keycache import KeyCache
+from server.auth.principal import Principal
+from server.errors import LIMIT_HEADER, GatewayError
+from server.relay.backends import BackendRegistry
+from server.relay.body import Reading
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from sanic import Request, Sanic
+
+CLIENT_GONE = "client_disconnected"
+NO_TOKENS = Counted(0, 0, False)
 
 
 @dataclass
-class Services:
+class Worker:
     """Everything one worker holds open; built in before_server_start, closed in reverse."""
 
     settings: Settings
     redis: Redis | None
     limits: LimitsBackend
+    owns_limits: bool  # False when the limits backend was injected (tests close their own)
     cache: KeyCache
     auth: Authenticator
     recorder: Recorder
+    backends: BackendRegistry
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    extras: dict[str, Any] = field(default_factory=dict)
+    tasks: list[str] = field(default_factory=list)  # background loops, cancelled at shutdown
 
 
 @dataclass
-class RequestState:
-    """What the gateway learns about one request as it passes."""
+class AppContext:
+    """`app.ctx`: the settings, what a caller injected, and (once started) the worker."""
 
-    request_id: str = ""
-    started: float = 0.0
+    settings: Settings
+    limits: LimitsBackend | None = None  # injected limits backend (tests), else built per worker
+    transport: httpx.AsyncBaseTransport | None = None  # injected upstream transport (tests)
+    worker_: Worker | None = None
+
+    @property
+    def worker(self) -> Worker:
+        """The worker's services (set by the start-up listener)."""
+        if self.worker_ is None:  # pragma: no cover - requests arrive only after start-up
+            raise RuntimeError("worker services requested before start-up")
+        return self.worker_
+
+
+def new_request_id() -> str:
+    """A server-generated request id: what limits, leases and settle use, never a client's."""
+    return uuid.uuid4().hex
+
+
+@dataclass(eq=False)
+class RequestContext(SimpleNamespace):
+    """Everything the gateway learns about one request, from the first middleware to its record."""
+
+    request_id: str = field(default_factory=new_request_id)
+    started: float = field(default_factory=time.perf_counter)
+    client_request_id: str | None = None  # the client's X-Request-Id, a correlation id only
     principal: Principal | None = None
-    relayed: bool = False  # the relay writes this request's audit record itself
-    error: str | None = None  # the error code the gateway answered with, if any
+    reading: Reading | None = None  # what the gateway read from the body
+    model: str | None = None
+    admission: Admission | None = None
+    backend: str | None = None
+    meter: Meter | None = None
+    status: int = 0
+    error: str | None = None  # the error code the request ended with, if any
+    limit: str | None = None  # the scope:limit of a gateway 429
+    first_byte: float | None = None
+    closed: bool = False  # its record is written (once)
+
+    def failed(self, exc: GatewayError) -> None:
+        """A gateway error ends the request (the status is the error's, unless bytes went out)."""
+        if self.first_byte is None:
+            self.status = exc.status_code
+        self.error = exc.code or type(exc).__name__
+        self.limit = exc.headers.get(LIMIT_HEADER, self.limit)
+
+    def sent_first_byte(self) -> None:
+        """Mark the time the first byte went to the client."""
+        if self.first_byte is None:
+            self.first_byte = time.perf_counter()
+
+    def counted(self) -> Counted:
+        """Tokens to charge: none for a request that never produced an answer."""
+        if self.meter is None or self.reading is None:
+            return NO_TOKENS
+        if self.error == CLIENT_GONE or 200 <= self.status < 300:
+            return self.meter.counted(self.reading.prompt_tokens, generates=self.generates)
+        return NO_TOKENS
+
+    @property
+    def generates(self) -> bool:
+        """Whether the request's endpoint produces completion tokens."""
+        return self.reading is not None and self.reading.kind.generates
+
+    @property
+    def caller(self) -> Principal:
+        """The authenticated caller; only valid behind the key guard."""
+        if self.principal is None:  # pragma: no cover - routes are only reachable after auth
+            raise RuntimeError("principal requested before authentication")
+        return self.principal
 
 
-def services(app: Sanic[Any, Any]) -> Services:
-    """The worker's services (set by the startup listener)."""
-    svc: Services = app.ctx.services
-    return svc
+App: TypeAlias = Sanic[Config, AppContext]
 
 
-def state(request: Request) -> RequestState:
-    """The request's state (set by the first middleware)."""
-    st: RequestState = request.ctx.state
-    return st
+class GatewayRequest(Request[App, RequestContext]):
+    """A request whose `ctx` is a RequestContext and whose `app.ctx` is an AppContext."""
 
-
-def principal(request: Request) -> Principal:
-    """The authenticated caller; only valid behind the auth middleware."""
-    p = state(request).principal
-    if p is None:  # pragma: no cover - routes are only reachable after auth
-        raise RuntimeError("principal requested before authentication")
-    return p
+    @staticmethod
+    def make_context() -> RequestContext:
+        """A fresh context, with its server-side id and start time."""
+        return RequestContext()

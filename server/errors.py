@@ -1,4 +1,4 @@
-"""The gateway's errors: class attributes define the response on either API surface.
+"""The gateway's errors, and their bodies in each surface's shape (OpenAI's on /v1, Ollama's on /api).
 
 GatewayError
  ├── BadRequest (400)        invalid JSON, missing model, bad field
@@ -13,6 +13,10 @@ GatewayError
 """
 
 from __future__ import annotations
+
+from sanic import HTTPResponse, json
+
+LIMIT_HEADER = "x-gateway-limit"  # names the scope and limit of a gateway 429
 
 
 class GatewayError(Exception):
@@ -102,3 +106,24 @@ class GatewayTimeout(GatewayError):
 
     status_code = 504
     code = "upstream_timeout"
+
+
+def surface_of(path: str) -> str:
+    """`v1` for the OpenAI-compatible surface, `api` for everything else."""
+    return "v1" if path.lower().lstrip("/").startswith("v1") else "api"
+
+
+def error_response(path: str, error: GatewayError) -> HTTPResponse:
+    """The response for a gateway error on the surface `path` belongs to."""
+    if surface_of(path) == "v1":
+        body: dict[str, object] = {
+            "error": {
+                "message": error.message,
+                "type": error.openai_type,
+                "param": None,
+                "code": error.code,
+            }
+        }
+    else:
+        body = {"error": error.message}
+    return json(body, status=error.status_code, headers=error.headers)

@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
 
 from loguru import logger
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sanic import Sanic
 
 from config import Settings
 from limits import LimitsBackend, MemoryLimits, RedisLimits
-from server.auth import Authenticator
-from server.context import Services, services
+from server.accounting.recorder import Recorder
+from server.auth.authenticator import Authenticator
+from server.auth.invalidation import listen_redis, poll_database
+from server.auth.keycache import KeyCache
+from server.context import App, Worker
 from server.db import close_db, init_db
-from server.keycache import KeyCache
-from server.listener import listen_redis, poll_database
 from server.logs import setup_logging
-from server.recorder import Recorder
+from server.relay.backends import BackendRegistry
 
 INVALIDATION_TASK = "nzgw-invalidation"
 RECORDER_TASK = "nzgw-recorder"
+HEALTH_TASK = "nzgw-backend-health"
+START_PROBE_TIMEOUT = 5.0
 
 
 def make_redis(url: str) -> Redis:
@@ -58,64 +59,85 @@ def make_limits(settings: Settings, redis: Redis | None) -> LimitsBackend:
     )
 
 
-def setup_listeners(app: Sanic[Any, Any], settings: Settings) -> None:
+async def _build(app: App) -> Worker:
+    """Open everything one worker needs, in dependency order."""
+    ctx = app.ctx
+    settings = ctx.settings
+    await init_db(settings)
+    redis = make_redis(settings.redis_url) if settings.redis_url else None
+    cache = KeyCache(
+        size=settings.key_cache_size,
+        ttl=settings.key_cache_ttl,
+        negative_ttl=settings.negative_cache_ttl,
+    )
+    return Worker(
+        settings=settings,
+        redis=redis,
+        limits=ctx.limits or make_limits(settings, redis),
+        owns_limits=ctx.limits is None,
+        cache=cache,
+        auth=Authenticator(
+            cache,
+            verify_concurrency=settings.verify_concurrency,
+            cache_size=settings.key_cache_size,
+        ),
+        recorder=Recorder(postgres=settings.is_postgres),
+        backends=BackendRegistry.build(settings, ctx.transport),
+    )
+
+
+def _start_tasks(app: App, worker: Worker) -> None:
+    settings = worker.settings
+    if worker.redis is not None:
+        watcher = listen_redis(worker.redis, settings.redis_namespace, worker.cache, worker.ready)
+    else:
+        watcher = poll_database(worker.cache, worker.ready)
+    app.add_task(watcher, name=INVALIDATION_TASK)
+    app.add_task(worker.recorder.run(settings.audit_flush_interval), name=RECORDER_TASK)
+    app.add_task(worker.backends.run(settings.backend_probe_interval), name=HEALTH_TASK)
+    worker.tasks.extend((INVALIDATION_TASK, RECORDER_TASK, HEALTH_TASK))
+
+
+async def start(app: App) -> None:
+    """before_server_start: build the worker's services and start its background loops."""
+    setup_logging(app.ctx.settings.log_format, app.ctx.settings.log_level)
+    worker = await _build(app)
+    app.ctx.worker_ = worker
+    try:
+        await asyncio.wait_for(worker.backends.refresh(), timeout=START_PROBE_TIMEOUT)
+    except TimeoutError:
+        pass  # the health task keeps probing; requests still try every backend in order
+    _start_tasks(app, worker)
+    try:
+        await asyncio.wait_for(worker.ready.wait(), timeout=5.0)
+    except TimeoutError:
+        logger.warning("invalidation channel not ready yet; the cache TTL bounds staleness")
+    logger.info("worker started pid={}", os.getpid())
+
+
+async def drain(app: App) -> None:
+    """before_server_stop: stop the background loops; requests in flight still finish."""
+    for name in app.ctx.worker.tasks:
+        await app.cancel_task(name, raise_exception=False)
+
+
+async def stop(app: App) -> None:
+    """after_server_stop: connections are drained; close clients, write what is buffered."""
+    worker = app.ctx.worker
+    await worker.backends.aclose()
+    if not await worker.recorder.flush():
+        logger.error(
+            "{} audit/usage records could not be written at shutdown", len(worker.recorder)
+        )
+    if worker.owns_limits:
+        await worker.limits.close()
+    if worker.redis is not None:
+        await worker.redis.aclose()
+    await close_db()
+
+
+def setup_listeners(app: App) -> None:
     """Register the worker lifecycle listeners on the app."""
-
-    @app.before_server_start
-    async def start(app: Sanic[Any, Any]) -> None:
-        setup_logging(settings.log_format, settings.log_level)
-        await init_db(settings)
-        redis = make_redis(settings.redis_url) if settings.redis_url else None
-        cache = KeyCache(
-            size=settings.key_cache_size,
-            ttl=settings.key_cache_ttl,
-            negative_ttl=settings.negative_cache_ttl,
-        )
-        svc = Services(
-            settings=settings,
-            redis=redis,
-            limits=make_limits(settings, redis),
-            cache=cache,
-            auth=Authenticator(
-                cache,
-                verify_concurrency=settings.verify_concurrency,
-                cache_size=settings.key_cache_size,
-            ),
-            recorder=Recorder(postgres=settings.is_postgres),
-        )
-        app.ctx.services = svc
-        if redis is not None:
-            watcher = listen_redis(redis, settings.redis_namespace, cache, svc.ready)
-        else:
-            watcher = poll_database(cache, svc.ready)
-        app.add_task(watcher, name=INVALIDATION_TASK)
-        app.add_task(svc.recorder.run(settings.audit_flush_interval), name=RECORDER_TASK)
-        app.ctx.task_names.extend((INVALIDATION_TASK, RECORDER_TASK))
-        for hook in app.ctx.start_hooks:
-            await hook(app, svc)
-        try:
-            await asyncio.wait_for(svc.ready.wait(), timeout=5.0)
-        except TimeoutError:
-            logger.warning("invalidation channel not ready yet; the cache TTL bounds staleness")
-        logger.info("worker started pid={}", os.getpid())
-
-    @app.before_server_stop
-    async def drain(app: Sanic[Any, Any]) -> None:
-        """Stop the background loops; requests in flight still finish after this."""
-        for name in app.ctx.task_names:
-            await app.cancel_task(name, raise_exception=False)
-
-    @app.after_server_stop
-    async def stop(app: Sanic[Any, Any]) -> None:
-        """Connections are drained: close clients, write what is buffered, close pools."""
-        svc = services(app)
-        for hook in reversed(app.ctx.stop_hooks):
-            await hook(app, svc)
-        if not await svc.recorder.flush():
-            logger.error(
-                "{} audit/usage records could not be written at shutdown", len(svc.recorder)
-            )
-        await svc.limits.close()
-        if svc.redis is not None:
-            await svc.redis.aclose()
-        await close_db()
+    app.register_listener(start, "before_server_start")
+    app.register_listener(drain, "before_server_stop")
+    app.register_listener(stop, "after_server_stop")

@@ -1,46 +1,55 @@
-"""Request ids, response headers, and error rendering for every route (matched or not)."""
+"""Opening and closing every request (matched or not): ids, headers, errors, the audit record."""
 
 from __future__ import annotations
 
 import os
 import re
-import time
-import uuid
-from typing import Any
 
 from loguru import logger
-from sanic import HTTPResponse, Request, Sanic
+from sanic import HTTPResponse
 from sanic import exceptions as sx
 from sanic.handlers import ErrorHandler
+from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 
-from server.audit import UNAUDITED, plain_record
-from server.context import RequestState, services
-from server.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge
-from server.render import error_response
+from server.accounting.audit import close_request
+from server.context import App, GatewayRequest
+from server.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge, error_response
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
-def setup_middleware(app: Sanic[Any, Any]) -> None:
-    """Give each request an id and a start time; echo the id on every response."""
+def client_request_id(request: GatewayRequest) -> str | None:
+    """The client's X-Request-Id when it is well-formed (a correlation id, nothing more)."""
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.fullmatch(given) else None
 
-    async def begin(request: Request) -> None:
-        given = request.headers.get("x-request-id", "")
-        rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        request.ctx.state = RequestState(request_id=rid, started=time.perf_counter())
 
-    async def finish(request: Request, response: BaseHTTPResponse) -> None:
-        st = getattr(request.ctx, "state", None)
-        if st is not None:
-            response.headers["x-request-id"] = st.request_id
-            if not st.relayed and request.path not in UNAUDITED:
-                services(request.app).recorder.record(plain_record(request, st, response.status))
+def echoed_id(request: GatewayRequest) -> str:
+    """The id the response carries: the client's own if it sent one, else the server's."""
+    ctx = request.ctx
+    return ctx.client_request_id or ctx.request_id
+
+
+def setup_middleware(app: App) -> None:
+    """Open each request's context, set the common response headers, close it when done."""
+
+    async def begin(request: GatewayRequest) -> None:
+        request.ctx.client_request_id = client_request_id(request)
+
+    async def finish(request: GatewayRequest, response: BaseHTTPResponse) -> None:
+        response.headers["x-request-id"] = echoed_id(request)
+        response.headers["x-gateway-request-id"] = request.ctx.request_id
         response.headers["x-gateway-worker"] = worker
+
+    async def complete(request: GatewayRequest, response: BaseHTTPResponse) -> None:
+        """The response is complete (streams end in their handler, which closes them itself)."""
+        await close_request(request, response.status)
 
     worker = str(os.getpid())
     app.register_middleware(begin, "request", priority=100)
     app.register_middleware(finish, "response", priority=100)
+    app.add_signal(complete, "http.lifecycle.response")
 
 
 class GatewayErrorHandler(ErrorHandler):
@@ -49,10 +58,10 @@ class GatewayErrorHandler(ErrorHandler):
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         error = _translate(request, exception)
         response = error_response(request.path, error)
-        st = getattr(request.ctx, "state", None)
-        if st is not None:
-            response.headers["x-request-id"] = st.request_id
-            st.error = error.code or type(error).__name__
+        if isinstance(request, GatewayRequest):
+            response.headers["x-request-id"] = echoed_id(request)
+            response.headers["x-gateway-request-id"] = request.ctx.request_id
+            request.ctx.failed(error)
         return response
 
 
@@ -78,6 +87,6 @@ def _translate(request: Request, exc: Exception) -> GatewayError:
     return GatewayError("internal gateway error")
 
 
-def setup_errors(app: Sanic[Any, Any]) -> None:
+def setup_errors(app: App) -> None:
     """Install the error handler."""
     app.error_handler = GatewayErrorHandler()

@@ -1,50 +1,53 @@
-"""Readiness checks: each dependency answers within a short timeout."""
+"""Readiness checks: the database, Redis and at least one backend answer within a short timeout."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from sanic import Sanic
 from tortoise import connections
 
-from server.context import services
+from server.context import Worker
 
 
 class NotReady(Exception):
     """A check failed for a reason that is safe to show on /readyz."""
 
 
-Check = Callable[[Sanic[Any, Any]], Awaitable[str]]
+Check = Callable[[Worker], Awaitable[str]]
 
 
-async def _database(app: Sanic[Any, Any]) -> str:
+async def _database(worker: Worker) -> str:
     await connections.get("default").execute_query("SELECT 1")
     return "ok"
 
 
-async def _redis(app: Sanic[Any, Any]) -> str:
-    svc = services(app)
-    if svc.redis is None:
+async def _redis(worker: Worker) -> str:
+    if worker.redis is None:
         return "ok"
-    await svc.redis.ping()
+    await worker.redis.ping()
     return "ok"
 
 
-async def _run(check: Check, app: Sanic[Any, Any]) -> str:
+async def _backends(worker: Worker) -> str:
+    if not any(s.healthy for s in worker.backends.states):
+        raise NotReady("no healthy Ollama backend")
+    return "ok"
+
+
+CHECKS: dict[str, Check] = {"database": _database, "redis": _redis, "backends": _backends}
+
+
+async def _run(check: Check, worker: Worker) -> str:
     try:
-        return await asyncio.wait_for(check(app), timeout=1.0)
+        return await asyncio.wait_for(check(worker), timeout=1.0)
     except NotReady as exc:
         return f"failed: {exc}"
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return f"failed: {type(exc).__name__}"
 
 
-async def check_ready(app: Sanic[Any, Any]) -> dict[str, str]:
+async def check_ready(worker: Worker) -> dict[str, str]:
     """Each dependency's state: "ok" or "failed: …"."""
-    checks: dict[str, Check] = {"database": _database, "redis": _redis}
-    checks.update(app.ctx.ready_checks if hasattr(app.ctx, "ready_checks") else {})
-    names = list(checks)
-    results = await asyncio.gather(*(_run(checks[n], app) for n in names))
-    return dict(zip(names, results, strict=True))
+    results = await asyncio.gather(*(_run(check, worker) for check in CHECKS.values()))
+    return dict(zip(CHECKS, results, strict=True))

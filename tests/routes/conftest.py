@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from server.backends import PROBE_AGENT
+from server.relay.backends import PROBE_AGENT
 from tests.conftest import REDIS_URL
 from tests.fake_ollama.runner import FakeOllama
 from tests.gateway import Gateway, cli, create_key, gateway_env

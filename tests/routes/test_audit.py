@@ -83,11 +83,14 @@ def test_refusals_and_listings_are_audited_too(stack: Stack, package_db: str) ->
             method, stack.url + path, headers={**headers, "x-request-id": rid}, timeout=10
         )
         assert r.status_code == status and r.headers["x-request-id"] == rid
-        (event,) = wait_rows(package_db, "SELECT * FROM audit_events WHERE request_id = $1", rid)
+        (event,) = wait_rows(
+            package_db, "SELECT * FROM audit_events WHERE client_request_id = $1", rid
+        )
         assert (event["status"], event["error"], event["method"]) == (status, error, method)
+        assert event["request_id"] == r.headers["x-gateway-request-id"] != rid
         if status == 200:
             assert event["key_prefix"] == stack.key[:11]
     rid = f"audit-{uuid.uuid4().hex}"
     assert httpx.get(stack.url + "/healthz", headers={"x-request-id": rid}).status_code == 200
     time.sleep(1.5)  # probes are not audited
-    assert rows(package_db, "SELECT 1 FROM audit_events WHERE request_id = $1", rid) == []
+    assert rows(package_db, "SELECT 1 FROM audit_events WHERE client_request_id = $1", rid) == []

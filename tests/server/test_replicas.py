@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from server.auth import FAILURES_PER_PREFIX
+from server.auth.authenticator import FAILURES_PER_PREFIX
 from tests.gateway import Gateway, cli, create_key, gateway_env
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

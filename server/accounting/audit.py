@@ -1,0 +1,72 @@
+"""Closing a request, once: settle what it reserved and write its one audit record."""
+
+from __future__ import annotations
+
+import time
+
+from server.accounting.admission import settle
+from server.accounting.meter import Counted
+from server.accounting.record import PromptRecord, RequestRecord, now_utc
+from server.context import GatewayRequest, RequestContext
+from server.errors import surface_of
+
+UNAUDITED = frozenset({"/healthz", "/readyz"})
+
+
+def record_of(request: GatewayRequest, ctx: RequestContext, counted: Counted) -> RequestRecord:
+    """The audit event (and ledger row, and prompt log) of one request."""
+    p = ctx.principal
+    ticket = ctx.admission.ticket if ctx.admission is not None else None
+    prompt = None
+    if p is not None and p.log_prompts and ctx.meter is not None and ticket is not None:
+        body = request.body.decode("utf-8", errors="replace")
+        prompt = PromptRecord(body, ctx.meter.text, p.prompt_ttl_days)
+    first = ctx.first_byte
+    return RequestRecord(
+        request_id=ctx.request_id,
+        client_request_id=ctx.client_request_id,
+        surface=surface_of(request.path),
+        method=request.method,
+        path=request.path,
+        status=ctx.status or 499,
+        time=now_utc(),
+        tenant_id=p.tenant_id if p else None,
+        key_id=p.key_id if p else None,
+        key_prefix=p.prefix if p else None,
+        model=ctx.model,
+        backend=ctx.backend,
+        latency_ms=(time.perf_counter() - ctx.started) * 1000,
+        ttfb_ms=(first - ctx.started) * 1000 if first is not None else None,
+        prompt_tokens=counted.prompt,
+        completion_tokens=counted.completion,
+        tokens_estimated=counted.estimated,
+        client_ip=request.remote_addr or request.ip or None,
+        user_agent=request.headers.get("user-agent"),
+        error=ctx.error,
+        limit=ctx.limit,
+        usage_day=ticket.day if ticket is not None else None,
+        prompt=prompt,
+    )
+
+
+async def close_request(request: GatewayRequest, status: int | None = None) -> None:
+    """Record the request and settle its reservation; a second call does nothing.
+
+    Called when the response is complete (the lifecycle signal) and by the relay when its
+    stream ends or is cancelled, whichever comes first. `status` is the response's, used
+    when nothing set one before.
+    """
+    ctx = request.ctx
+    if ctx.closed:
+        return
+    ctx.closed = True
+    if status is not None and not ctx.status:
+        ctx.status = status
+    if request.path in UNAUDITED:
+        return
+    worker = request.app.ctx.worker
+    counted = ctx.counted()
+    worker.recorder.record(record_of(request, ctx, counted))
+    ticket = ctx.admission.ticket if ctx.admission is not None else None
+    if ticket is not None:
+        await settle(worker.limits, ticket, counted.total)

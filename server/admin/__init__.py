@@ -1,0 +1,1 @@
+"""The operator's side: the fire CLI and the service layer under it."""

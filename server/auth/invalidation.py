@@ -1,0 +1,116 @@
+"""Key-cache invalidation: the messages, their publisher (Redis pub/sub) and the subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from loguru import logger
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from tortoise import connections
+from tortoise.exceptions import BaseORMException
+
+from server.auth.keycache import KeyCache
+
+
+def channel(namespace: str) -> str:
+    """The pub/sub channel of one deployment (tests use their own namespace)."""
+    return f"{namespace}:invalidate"
+
+
+@dataclass(frozen=True, slots=True)
+class Invalidation:
+    """Evict cached principals of one key, or of every key of one tenant."""
+
+    kind: Literal["key", "tenant"]
+    id: int
+
+    def encode(self) -> str:
+        """The wire form on the channel."""
+        return json.dumps({"kind": self.kind, "id": self.id})
+
+    @staticmethod
+    def decode(raw: str | bytes) -> Invalidation | None:
+        """Parse a message; None when it is not one of ours."""
+        try:
+            data = json.loads(raw)
+            kind, ident = data["kind"], int(data["id"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        if kind not in ("key", "tenant"):
+            return None
+        return Invalidation(kind=kind, id=ident)
+
+
+async def publish(redis_url: str | None, namespace: str, message: Invalidation) -> bool:
+    """Announce a change to every worker of every replica; False without Redis.
+
+    Without Redis the embedded server notices changes by polling the database instead.
+    """
+    if redis_url is None:
+        return False
+    client: Redis = Redis.from_url(redis_url)
+    try:
+        await client.publish(channel(namespace), message.encode())
+    except RedisError:
+        return False
+    finally:
+        await client.aclose()
+    return True
+
+
+_CHANGES = (
+    "SELECT (SELECT max(updated_at) FROM api_keys) AS k, (SELECT max(updated_at) FROM tenants) AS t"
+)
+
+
+def apply(cache: KeyCache, message: Invalidation) -> None:
+    """Evict what one invalidation names."""
+    if message.kind == "key":
+        cache.evict_key(message.id)
+    else:
+        cache.evict_tenant(message.id)
+
+
+async def listen_redis(redis: Redis, namespace: str, cache: KeyCache, ready: asyncio.Event) -> None:
+    """Follow the invalidation channel for ever; after a lost connection, clear the cache."""
+    while True:
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel(namespace))
+            cache.clear()  # anything published while we were away is unknown
+            ready.set()
+            while True:
+                msg = await pubsub.get_message(timeout=5.0)
+                if msg is None or msg.get("type") != "message":
+                    continue
+                parsed = Invalidation.decode(msg["data"])
+                if parsed is not None:
+                    apply(cache, parsed)
+        except (RedisError, OSError) as exc:
+            logger.warning("invalidation channel lost ({}); retrying", type(exc).__name__)
+            await asyncio.sleep(1.0)
+        finally:
+            try:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except (RedisError, OSError):
+                pass
+
+
+async def poll_database(cache: KeyCache, ready: asyncio.Event, interval: float = 1.0) -> None:
+    """Without Redis: clear the cache whenever a key or tenant row changed."""
+    seen: tuple[object, object] | None = None
+    while True:
+        try:
+            rows = await connections.get("default").execute_query_dict(_CHANGES)
+            current = (rows[0]["k"], rows[0]["t"])
+            if seen is not None and current != seen:
+                cache.clear()
+            seen = current
+            ready.set()
+        except (BaseORMException, OSError) as exc:
+            logger.warning("change poll failed ({})", type(exc).__name__)
+        await asyncio.sleep(interval)

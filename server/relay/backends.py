@@ -1,0 +1,152 @@
+"""The backend registry: health, model lists from /api/tags, routing, cool-down and probing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from loguru import logger
+
+from config import Backend, Settings
+from server.auth.principal import normalise_model
+from server.relay.upstream import make_client, request_headers
+
+PROBE_TIMEOUT = 3.0
+PROBE_AGENT = "neuronetz-gateway-probe"
+
+
+@dataclass
+class BackendState:
+    """What this worker currently knows about one backend."""
+
+    backend: Backend
+    client: httpx.AsyncClient
+    healthy: bool = True
+    checked: bool = False
+    models: frozenset[str] = frozenset()
+    version: str | None = None
+    down_until: float = 0.0
+    failures: int = 0
+    last_error: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The backend's configured name."""
+        return self.backend.name
+
+    def has(self, model: str) -> bool:
+        """Whether the last model list names this model."""
+        return normalise_model(model) in self.models
+
+
+@dataclass
+class BackendRegistry:
+    """Backends in priority order, their health, and the clients that reach them."""
+
+    states: list[BackendState]
+    cooldown: float
+    probe_timeout: float = PROBE_TIMEOUT
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def build(
+        cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> BackendRegistry:
+        """One state and one client per configured backend."""
+        states = [BackendState(b, make_client(b, settings, transport)) for b in settings.backends]
+        timeout = min(PROBE_TIMEOUT, settings.upstream_connect_timeout + 1.0)
+        return cls(states, cooldown=settings.backend_probe_interval, probe_timeout=timeout)
+
+    def healthy(self) -> list[BackendState]:
+        """Backends in service now, in priority order."""
+        now = time.monotonic()
+        return [s for s in self.states if s.healthy or now >= s.down_until]
+
+    def route(self, model: str | None) -> list[BackendState]:
+        """Candidates in order: healthy backends that have the model, then the other healthy."""
+        live = self.healthy()
+        if model is None:
+            return live
+        having = [s for s in live if s.has(model)]
+        return having + [s for s in live if s not in having]
+
+    def mark_down(self, state: BackendState, reason: str) -> None:
+        """Take a backend out for a cool-down after a connection failure."""
+        state.failures += 1
+        state.last_error = reason
+        state.down_until = time.monotonic() + self.cooldown
+        if state.healthy:
+            logger.warning("backend {} taken out for {}s: {}", state.name, self.cooldown, reason)
+        state.healthy = False
+
+    def mark_up(self, state: BackendState) -> None:
+        """Put a backend (back) in service."""
+        if not state.healthy:
+            logger.info("backend {} is back in service", state.name)
+        state.healthy, state.failures, state.last_error = True, 0, None
+
+    async def probe(self, state: BackendState) -> None:
+        """Refresh one backend's model list and version; mark it up or down."""
+        headers = request_headers({"user-agent": PROBE_AGENT}, state.backend)
+        try:
+            tags = await state.client.get("/api/tags", headers=headers, timeout=self.probe_timeout)
+            tags.raise_for_status()
+            version = await state.client.get(
+                "/api/version", headers=headers, timeout=self.probe_timeout
+            )
+            state.models = frozenset(model_names(tags.json()))
+            state.version = _version(version)
+        except (httpx.HTTPError, ValueError) as exc:
+            state.checked = True
+            self.mark_down(state, type(exc).__name__)
+            return
+        state.checked = True
+        self.mark_up(state)
+
+    async def refresh(self, *, due_only: bool = False) -> None:
+        """Probe every backend (or only those in service or out of their cool-down)."""
+        now = time.monotonic()
+        todo = [s for s in self.states if not due_only or s.healthy or now >= s.down_until]
+        async with self._lock:
+            await asyncio.gather(*(self.probe(s) for s in todo))
+
+    async def run(self, interval: float) -> None:
+        """Refresh for ever; a backend out for a cool-down is probed back once it ends."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.refresh(due_only=True)
+            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
+                logger.error("backend refresh failed: {}", type(exc).__name__)
+
+    def note_models(self, state: BackendState, names: Sequence[str]) -> None:
+        """Update a model list seen on the request path (e.g. a live /api/tags)."""
+        state.models = frozenset(normalise_model(n) for n in names)
+
+    async def aclose(self) -> None:
+        """Close every client."""
+        await asyncio.gather(*(s.client.aclose() for s in self.states), return_exceptions=True)
+
+
+def model_names(tags: Any) -> list[str]:
+    """Normalised model names from an /api/tags answer."""
+    models = tags.get("models") if isinstance(tags, dict) else None
+    names: list[str] = []
+    for entry in models or []:
+        if isinstance(entry, dict):
+            name = entry.get("model") or entry.get("name")
+            if isinstance(name, str):
+                names.append(normalise_model(name))
+    return names
+
+
+def _version(response: httpx.Response) -> str | None:
+    if response.status_code != 200:
+        return None
+    data = response.json()
+    value = data.get("version") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,109 @@
+"""Passing upstream bytes on: unchanged (metered on the side) or minus an injected usage chunk."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from server.accounting.meter import Meter
+
+NDJSON = "application/x-ndjson"
+SSE = "text/event-stream"
+# /v1/completions with include_usage puts this on every chunk; removed when we asked for it.
+ZERO_USAGE = b',"usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}'
+
+
+class Forwarder(Protocol):
+    """Turns upstream chunks into the bytes the client gets, feeding the meter on the way."""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Bytes to send now for this upstream chunk (may be empty)."""
+
+    def close(self) -> bytes:
+        """Bytes still held when the upstream body ends."""
+
+
+class Splitter:
+    """Cuts a byte stream into records ending with `sep`; keeps the partial last one."""
+
+    def __init__(self, sep: bytes) -> None:
+        self.sep = sep
+        self._rest = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Complete records (separator included) now available."""
+        data = self._rest + chunk
+        end = data.rfind(self.sep)
+        if end < 0:
+            self._rest = data
+            return []
+        end += len(self.sep)
+        self._rest = data[end:]
+        parts = data[:end].split(self.sep)[:-1]
+        return [p + self.sep for p in parts]
+
+    def rest(self) -> bytes:
+        """What is left without a separator."""
+        rest, self._rest = self._rest, b""
+        return rest
+
+
+class Passthrough:
+    """Bytes unchanged; NDJSON lines / SSE events / a JSON body are shown to the meter."""
+
+    def __init__(self, meter: Meter, content_type: str) -> None:
+        self.meter = meter
+        self.mode = content_type.split(";", 1)[0].strip().lower()
+        self.splitter = Splitter(b"\n\n" if self.mode == SSE else b"\n")
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Return the chunk as it came."""
+        if self.mode == NDJSON:
+            for line in self.splitter.feed(chunk):
+                self.meter.ndjson(line)
+        elif self.mode == SSE:
+            for event in self.splitter.feed(chunk):
+                self.meter.sse(event)
+        else:
+            self.meter.body(chunk)
+        return chunk
+
+    def close(self) -> bytes:
+        """Show the meter any record without a final separator."""
+        rest = self.splitter.rest()
+        if self.mode == NDJSON and rest:
+            self.meter.ndjson(rest)
+        elif self.mode == SSE and rest:
+            self.meter.sse(rest)
+        elif self.mode not in (NDJSON, SSE):
+            self.meter.finish_body()
+        return b""
+
+
+class UsageStripper:
+    """SSE where the gateway asked for usage: drop the usage chunk the client did not ask for."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.splitter = Splitter(b"\n\n")
+
+    def _pass(self, event: bytes) -> bytes:
+        if self.meter.sse(event):
+            return b""
+        return event.replace(ZERO_USAGE, b"") if ZERO_USAGE in event else event
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Whole events only, the usage-only one removed."""
+        return b"".join(self._pass(e) for e in self.splitter.feed(chunk))
+
+    def close(self) -> bytes:
+        """A last event without its blank line."""
+        rest = self.splitter.rest()
+        return self._pass(rest) if rest else b""
+
+
+def forwarder(meter: Meter, content_type: str, *, strip_usage: bool) -> Forwarder:
+    """The forwarder for an upstream response of this content type."""
+    is_sse = content_type.split(";", 1)[0].strip().lower() == SSE
+    if strip_usage and is_sse:
+        return UsageStripper(meter)
+    return Passthrough(meter, content_type)

@@ -1,0 +1,160 @@
+"""The relay: read the body, admit, forward to a backend streaming bytes back, then close."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+from loguru import logger
+
+from limits import Ask
+from server.accounting.admission import admit, rate_headers
+from server.accounting.audit import close_request
+from server.accounting.meter import Meter
+from server.auth.principal import Principal
+from server.context import CLIENT_GONE, GatewayRequest, RequestContext, Worker
+from server.errors import Forbidden, GatewayError, Unavailable
+from server.relay.backends import BackendState
+from server.relay.body import Kind, parse, upstream_body
+from server.relay.framing import forwarder
+from server.relay.upstream import BackendDown, request_headers, response_headers, upstream_errors
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a route relays to and how its body is read (kind None: no body, no model)."""
+
+    path: str
+    kind: Kind | None = None
+    model: str | None = None  # a model named in the path (/v1/models/{model})
+
+
+def check_model(p: Principal, model: str) -> None:
+    """403 when the key may not use the model."""
+    if not p.may_use(model):
+        raise Forbidden(f"model '{model}' is not allowed for this API key")
+
+
+async def relay(request: GatewayRequest, target: Target) -> None:
+    """Relay one request; its log lines carry the request id and the key prefix."""
+    ctx = request.ctx
+    with logger.contextualize(request_id=ctx.request_id, key_prefix=ctx.caller.prefix):
+        try:
+            await _relay(request, target, ctx, request.app.ctx.worker)
+        finally:
+            await asyncio.shield(close_request(request))
+
+
+async def _relay(
+    request: GatewayRequest, target: Target, ctx: RequestContext, worker: Worker
+) -> None:
+    """Read and admit, then forward and stream; the context notes how it ends."""
+    p = ctx.caller
+    ctx.model = target.model
+    try:
+        if target.kind is not None:
+            ctx.reading = parse(request.body, target.kind)
+            ctx.model = ctx.reading.model
+        if ctx.model is not None:
+            check_model(p, ctx.model)
+        reading = ctx.reading
+        if reading is not None and reading.kind.metered:
+            max_output = reading.max_output if reading.kind.generates else None
+            ask = Ask(
+                request_id=ctx.request_id,
+                prompt_tokens=reading.prompt_tokens,
+                max_output=max_output,
+            )
+            ctx.admission = await admit(worker.limits, worker.settings.tz, p, ask)
+            ctx.meter = Meter(capture=p.log_prompts)
+        await _forward(request, ctx, worker, target)
+    except GatewayError as exc:
+        ctx.failed(exc)
+        raise
+    except asyncio.CancelledError:
+        ctx.error = CLIENT_GONE
+        raise
+
+
+def _body(request: GatewayRequest, ctx: RequestContext) -> bytes | None:
+    """The body to send upstream (written from the reading when a field must change)."""
+    reading = ctx.reading
+    if reading is None:
+        return request.body or None
+    admission = ctx.admission
+    cap = admission.output_cap if admission is not None and reading.kind.generates else None
+    return upstream_body(reading, request.body, cap)
+
+
+async def _forward(
+    request: GatewayRequest, ctx: RequestContext, worker: Worker, target: Target
+) -> None:
+    """Try the candidate backends in order; fail over only when a connection failed."""
+    registry = worker.backends
+    body = _body(request, ctx)
+    url = target.path + (f"?{request.query_string}" if request.query_string else "")
+    last: GatewayError = Unavailable("no Ollama backend is available right now")
+    for candidate in registry.route(ctx.model):
+        try:
+            with upstream_errors(candidate.backend):
+                headers = request_headers(request.headers, candidate.backend)
+                upstream = await candidate.client.send(
+                    candidate.client.build_request(
+                        request.method, url, headers=headers, content=body
+                    ),
+                    stream=True,
+                )
+        except BackendDown as exc:
+            registry.mark_down(candidate, exc.message)
+            last = exc
+            continue
+        registry.mark_up(candidate)
+        try:
+            await _stream(request, ctx, candidate, upstream)
+        finally:
+            await upstream.aclose()
+        return
+    raise last
+
+
+async def _stream(
+    request: GatewayRequest,
+    ctx: RequestContext,
+    candidate: BackendState,
+    upstream: httpx.Response,
+) -> None:
+    """Send the upstream status, headers and body on, chunk by chunk."""
+    ctx.backend = candidate.name
+    ctx.status = upstream.status_code
+    headers = response_headers(upstream.headers)
+    content_type = headers.pop("content-type", None) or headers.pop("Content-Type", None)
+    admission = ctx.admission
+    if admission is not None and admission.rate is not None:
+        headers.update(rate_headers(admission.rate))
+    reading = ctx.reading
+    injected = reading is not None and reading.stream and not reading.include_usage
+    meter = ctx.meter or Meter(capture=False)
+    fwd = forwarder(meter, content_type or "", strip_usage=injected and upstream.is_success)
+    response = await request.respond(
+        status=upstream.status_code, headers=headers, content_type=content_type
+    )
+    try:
+        with upstream_errors(candidate.backend):
+            async for chunk in upstream.aiter_raw():
+                out = fwd.feed(chunk)
+                if out:
+                    ctx.sent_first_byte()
+                    await response.send(out)
+        tail = fwd.close()
+        if tail:
+            await response.send(tail)
+    except GatewayError as exc:
+        # Bytes may have reached the client: no retry, no error body; cut the connection so
+        # the client sees a broken stream, as it would from Ollama itself.
+        ctx.error = exc.code or type(exc).__name__
+        logger.warning("upstream broke mid-response on {}: {}", candidate.name, exc.message)
+        if request.transport is not None:
+            request.transport.close()
+        return
+    await response.eof()

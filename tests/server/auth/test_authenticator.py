@@ -1,0 +1,110 @@
+"""The authenticator: malformed keys never touch storage, one verification per key, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from config import Settings
+from models import ApiKey, KeyStatus, Tenant, TenantStatus
+from server.auth.apikey import generate_key, hash_key
+from server.auth.authenticator import FAILURES_PER_PREFIX, Authenticator
+from server.auth.keycache import KeyCache
+from server.db import database
+from server.errors import Unauthorized
+
+
+def _auth() -> Authenticator:
+    return Authenticator(KeyCache(size=100, ttl=60, negative_ttl=60), verify_concurrency=2)
+
+
+async def _key(tenant: Tenant, **fields: object) -> str:
+    presented = generate_key()
+    await ApiKey.create(
+        tenant=tenant,
+        name=presented.prefix,
+        prefix=presented.prefix,
+        key_hash=hash_key(presented),
+        **fields,
+    )
+    return presented.full
+
+
+@pytest.fixture
+async def tenant(settings: Settings) -> AsyncIterator[Tenant]:
+    async with database(settings):
+        yield await Tenant.create(name="acme", rpm=60)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "Basic abc", "Bearer", "Bearer nz_short", "Bearer sk-123", "Bearer nz_" + "x" * 200],
+)
+async def test_malformed_keys_are_refused_without_storage(header: str | None) -> None:
+    auth = _auth()  # no database is open: touching storage would raise something else
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(header)
+    assert auth.verifications == 0
+
+
+async def test_one_verification_for_many_concurrent_requests(tenant: Tenant) -> None:
+    key, auth = await _key(tenant), _auth()
+    principals = await asyncio.gather(*(auth.authenticate(f"Bearer {key}") for _ in range(50)))
+    assert {p.prefix for p in principals} == {key[:11]}
+    assert principals[0].key_limits.rpm == 60  # inherited from the tenant
+    assert auth.verifications == 1
+
+
+async def test_wrong_secret_is_refused_and_cached_negatively(tenant: Tenant) -> None:
+    key, auth = await _key(tenant), _auth()
+    wrong = f"Bearer {key[:-1]}{'A' if key[-1] != 'A' else 'B'}"
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(wrong)
+    assert auth.verifications == 1
+    assert (await auth.authenticate(f"Bearer {key}")).prefix == key[:11]
+
+
+async def test_revoked_disabled_and_expired_keys_and_disabled_tenants(tenant: Tenant) -> None:
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    refused = [
+        await _key(tenant, status=KeyStatus.REVOKED, revoked_at=past),
+        await _key(tenant, status=KeyStatus.DISABLED),
+        await _key(tenant, expires_at=past),
+    ]
+    off = await Tenant.create(name="off", status=TenantStatus.DISABLED)
+    refused.append(await _key(off))
+    auth = _auth()
+    for key in refused:
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(f"Bearer {key}")
+
+
+async def test_a_cached_key_is_refused_once_it_expires(tenant: Tenant) -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    key, auth = await _key(tenant, expires_at=soon), _auth()
+    await auth.authenticate(f"Bearer {key}")
+    await asyncio.sleep(1.1)
+    with pytest.raises(Unauthorized, match="expired"):
+        await auth.authenticate(f"Bearer {key}")
+
+
+async def test_a_known_key_gets_back_in_past_a_flood_without_argon2(tenant: Tenant) -> None:
+    key, auth = await _key(tenant), _auth()
+    await auth.authenticate(f"Bearer {key}")
+    for i in range(FAILURES_PER_PREFIX + 5):  # a flood of wrong secrets for the same prefix
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(f"Bearer {key[:11]}{i:040d}")
+    assert auth.verifications == 1 + FAILURES_PER_PREFIX  # the rest were throttled unhashed
+    auth.cache.clear()  # the good key's cache entry expires while the prefix is throttled
+    assert (await auth.authenticate(f"Bearer {key}")).prefix == key[:11]
+    assert auth.verifications == 1 + FAILURES_PER_PREFIX
+    row = await ApiKey.get(prefix=key[:11])
+    row.status = KeyStatus.REVOKED
+    await row.save()
+    auth.cache.clear()  # as an invalidation would
+    with pytest.raises(Unauthorized):  # the database still decides the key's status
+        await auth.authenticate(f"Bearer {key}")

@@ -1,0 +1,81 @@
+"""Request parsing, output caps and upstream headers."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from config import Backend
+from server.errors import BadRequest
+from server.relay.body import Kind, parse, upstream_body
+from server.relay.upstream import request_headers, response_headers
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"  ", b"{x", b"[1]", b"{}", b'{"model": ""}', b'{"model": 3}']
+)
+def test_bad_bodies_are_400(raw: bytes) -> None:
+    with pytest.raises(BadRequest):
+        parse(raw, Kind.NATIVE_GENERATE)
+
+
+def test_fields_and_defaults() -> None:
+    chat = parse(
+        b'{"model":"m","messages":[{"role":"user","content":"abcd"}]}', Kind.NATIVE_GENERATE
+    )
+    assert (chat.model, chat.stream, chat.max_output) == ("m", True, None)
+    assert chat.prompt_tokens > 1
+    v1 = parse(b'{"model":"m","max_tokens":9,"stream":true}', Kind.OPENAI_GENERATE)
+    assert (v1.stream, v1.max_output, v1.include_usage) == (True, 9, False)
+    show = parse(b'{"name":"m"}', Kind.LOOKUP)
+    assert show.model == "m"
+
+
+def test_body_is_reserialised_only_when_it_must_change() -> None:
+    raw = b'{"model": "m", "prompt": "x", "stream": false}'
+    parsed = parse(raw, Kind.NATIVE_GENERATE)
+    assert upstream_body(parsed, raw, None) is raw
+    capped = json.loads(upstream_body(parsed, raw, 50))
+    assert capped["options"] == {"num_predict": 50}
+    raw = b'{"model":"m","stream":true,"max_completion_tokens":900}'
+    parsed = parse(raw, Kind.OPENAI_GENERATE)
+    body = json.loads(upstream_body(parsed, raw, 10))
+    assert body["max_tokens"] == 10 and "max_completion_tokens" not in body
+    assert body["stream_options"] == {"include_usage": True}
+
+
+def test_request_headers_drop_credentials_and_hop_by_hop() -> None:
+    incoming = {
+        "Authorization": "Bearer nz_secret",
+        "Host": "gw",
+        "Connection": "x-foo",
+        "X-Foo": "1",
+        "Keep-Alive": "5",
+        "User-Agent": "ua",
+        "Content-Length": "3",
+        "X-Api-Key": "k",
+        "Accept-Encoding": "gzip",
+    }
+    out = request_headers(incoming, Backend("b", "http://10.0.0.2:11434", "tok"))
+    assert out == {
+        "user-agent": "ua",
+        "host": "10.0.0.2:11434",
+        "accept-encoding": "identity",
+        "authorization": "Bearer tok",
+    }
+    assert "authorization" not in request_headers(incoming, Backend("b", "http://h"))
+
+
+def test_response_headers_keep_content_type() -> None:
+    upstream = httpx.Headers(
+        {
+            "Content-Type": "application/x-ndjson",
+            "Transfer-Encoding": "chunked",
+            "Content-Length": "5",
+            "Date": "x",
+            "X-Other": "y",
+        }
+    )
+    assert response_headers(upstream) == {"content-type": "application/x-ndjson", "x-other": "y"}

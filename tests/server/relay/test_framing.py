@@ -1,0 +1,102 @@
+"""Usage metering and the usage-chunk stripper, fed bytes split at every possible point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server.accounting.meter import Meter, estimate_tokens
+from server.relay.framing import ZERO_USAGE, Passthrough, UsageStripper, forwarder
+
+NDJSON = b"".join(
+    json.dumps(o, separators=(",", ":")).encode() + b"\n"
+    for o in [
+        {"model": "m", "response": "The", "done": False},
+        {"model": "m", "response": " sky", "done": False},
+        {"model": "m", "response": "", "done": True, "prompt_eval_count": 26, "eval_count": 2},
+    ]
+)
+CHUNK = b'data: {"id":"c","object":"text_completion","choices":[{"text":"Hi","index":0}]%s}\n\n'
+SSE = (
+    CHUNK % ZERO_USAGE
+    + CHUNK % ZERO_USAGE
+    + b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":2,'
+    b'"total_tokens":14}}\n\n' + b"data: [DONE]\n\n"
+)
+
+
+def split_everywhere(data: bytes) -> list[list[bytes]]:
+    """The data cut in two at every offset (plus one byte at a time)."""
+    return [[data[:i], data[i:]] for i in range(len(data) + 1)] + [
+        [data[i : i + 1] for i in range(len(data))]
+    ]
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_ndjson_counts_and_bytes_unchanged(capture: bool) -> None:
+    for parts in split_everywhere(NDJSON):
+        meter = Meter(capture=capture)
+        fwd = Passthrough(meter, "application/x-ndjson")
+        out = b"".join(fwd.feed(p) for p in parts) + fwd.close()
+        assert out == NDJSON
+        counted = meter.counted(99, generates=True)
+        assert (counted.prompt, counted.completion, counted.estimated) == (26, 2, False)
+        assert meter.text == ("The sky" if capture else "")
+
+
+def test_usage_chunk_and_zero_usage_are_stripped() -> None:
+    expected = CHUNK % b"" + CHUNK % b"" + b"data: [DONE]\n\n"
+    for parts in split_everywhere(SSE):
+        meter = Meter(capture=False)
+        fwd = UsageStripper(meter)
+        out = b"".join(fwd.feed(p) for p in parts) + fwd.close()
+        assert out == expected
+        assert meter.counted(1, generates=True).total == 14
+
+
+def test_sse_passes_unchanged_when_the_client_asked() -> None:
+    meter = Meter(capture=False)
+    fwd = forwarder(meter, "text/event-stream", strip_usage=False)
+    assert fwd.feed(SSE) + fwd.close() == SSE
+    assert meter.counted(1, generates=True).total == 14
+
+
+def test_disconnect_mid_stream_counts_chunks_seen() -> None:
+    meter = Meter(capture=False)
+    Passthrough(meter, "application/x-ndjson").feed(NDJSON.split(b"\n", 2)[0] + b"\n{")
+    counted = meter.counted(30, generates=True)
+    assert (counted.prompt, counted.completion, counted.estimated) == (30, 1, True)
+
+
+@pytest.mark.parametrize(
+    "body,prompt,completion",
+    [
+        (
+            b'{"response":"say \\"eval_count\\":7","done":true,"prompt_eval_count":5,"eval_count":3}',
+            5,
+            3,
+        ),
+        (
+            b'{"choices":[],"usage":{"prompt_tokens":8,"completion_tokens":4,"total_tokens":12}}',
+            8,
+            4,
+        ),
+        (b'{"model":"e","embeddings":[[0.1]],"prompt_eval_count":6}', 6, None),
+    ],
+)
+def test_json_body_counts(body: bytes, prompt: int, completion: int | None) -> None:
+    meter = Meter(capture=True)
+    fwd = Passthrough(meter, "application/json; charset=utf-8")
+    assert fwd.feed(body[:10]) + fwd.feed(body[10:]) + fwd.close() == body
+    assert (meter.prompt, meter.completion) == (prompt, completion)
+
+
+def test_embeddings_without_counts_are_estimated() -> None:
+    meter = Meter(capture=False)
+    fwd = Passthrough(meter, "application/json")
+    fwd.feed(b'{"embedding":[0.5]}')
+    fwd.close()
+    counted = meter.counted(7, generates=False)
+    assert (counted.prompt, counted.completion, counted.estimated) == (7, 0, True)
+    assert estimate_tokens(0) == 0 and estimate_tokens(5) == 2
