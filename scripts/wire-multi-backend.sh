@@ -5,7 +5,9 @@
 #
 # Use it after `docker compose up -d` and after starting more Ollama containers on this host,
 # e.g.  docker run -d --name ollama-gpu2 --gpus device=1 -v ollama-gpu2:/root/.ollama \
-#         -e OLLAMA_AUTH=1 -e OLLAMA_AUTH_TOKEN="$(openssl rand -hex 32)" ollama/ollama:0.32.15
+#         ollama/ollama:0.32.15            (no -p: only the gateway is to reach it)
+# A container whose Ollama checks a token (OLLAMA_AUTH=1) gets its OLLAMA_AUTH_TOKEN as the
+# backend's token; the stock server checks none.
 # It finds each running Ollama container (image ollama/ollama), gives it a network it shares with
 # the gateway (attaching it to the gateway's proxy network when there is none), takes its token
 # from OLLAMA_AUTH / OLLAMA_AUTH_TOKEN, writes OLLAMA_BACKENDS (the embedded Ollama, on an
