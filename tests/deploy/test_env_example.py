@@ -76,7 +76,7 @@ def test_lists_every_variable() -> None:
 
 
 def test_lists_every_variable_the_settings_read() -> None:
-    source = "\n".join(p.read_text() for p in (ROOT / "config").glob("*.py"))
+    source = "\n".join(p.read_text() for p in (ROOT / "config").rglob("*.py"))
     read = set(re.findall(r"[\"']([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)[\"']", source))
     assert read, "no variable names found in config/"
     assert not read - set(_variables())
