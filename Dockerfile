@@ -1,5 +1,5 @@
 # neuronetz-gateway: a small image running `neuronetz-gateway serve`.
-FROM python:3.11-slim AS build
+FROM python:3.11.15-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY config ./config
@@ -10,7 +10,7 @@ COPY routes ./routes
 COPY migrations ./migrations
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-FROM python:3.11-slim
+FROM python:3.11.15-slim-bookworm
 RUN useradd --system --uid 10001 --home /app gateway
 WORKDIR /app
 COPY --from=build /wheels /wheels
