@@ -44,7 +44,7 @@ class Worker:
     recorder: Recorder
     backends: BackendRegistry
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    tasks: list[str] = field(default_factory=list)  # background loops, cancelled at shutdown
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # loops, cancelled at shutdown
 
 
 @dataclass

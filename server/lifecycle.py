@@ -86,16 +86,19 @@ async def _build(app: App) -> Worker:
     )
 
 
-def _start_tasks(app: App, worker: Worker) -> None:
+def _start_tasks(worker: Worker) -> None:
+    """The worker's background loops; drain() cancels them when shutdown begins."""
     settings = worker.settings
     if worker.redis is not None:
         watcher = listen_redis(worker.redis, settings.redis_namespace, worker.cache, worker.ready)
     else:
         watcher = poll_database(worker.cache, worker.ready)
-    app.add_task(watcher, name=INVALIDATION_TASK)
-    app.add_task(worker.recorder.run(settings.audit_flush_interval), name=RECORDER_TASK)
-    app.add_task(worker.backends.run(settings.backend_probe_interval), name=HEALTH_TASK)
-    worker.tasks.extend((INVALIDATION_TASK, RECORDER_TASK, HEALTH_TASK))
+    loops = {
+        INVALIDATION_TASK: watcher,
+        RECORDER_TASK: worker.recorder.run(settings.audit_flush_interval),
+        HEALTH_TASK: worker.backends.run(settings.backend_probe_interval),
+    }
+    worker.tasks.extend(asyncio.create_task(coro, name=name) for name, coro in loops.items())
 
 
 async def start(app: App) -> None:
@@ -107,7 +110,7 @@ async def start(app: App) -> None:
         await asyncio.wait_for(worker.backends.refresh(), timeout=START_PROBE_TIMEOUT)
     except TimeoutError:
         pass  # the health task keeps probing; requests still try every backend in order
-    _start_tasks(app, worker)
+    _start_tasks(worker)
     try:
         await asyncio.wait_for(worker.ready.wait(), timeout=5.0)
     except TimeoutError:
@@ -117,8 +120,11 @@ async def start(app: App) -> None:
 
 async def drain(app: App) -> None:
     """before_server_stop: stop the background loops; requests in flight still finish."""
-    for name in app.ctx.worker.tasks:
-        await app.cancel_task(name, raise_exception=False)
+    tasks = app.ctx.worker.tasks
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    tasks.clear()
 
 
 async def stop(app: App) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 
 TAIL_BYTES = 4096
 CAPTURE_LIMIT = 1 << 20  # at most 1 MiB of response text kept for a prompt log
+_DONE = re.compile(rb'"done"\s*:\s*true')
 _COUNT = re.compile(
-    rb'(?<!\\)"(prompt_eval_count|eval_count|prompt_tokens|completion_tokens)":(\d+)'
+    rb'(?<!\\)"(prompt_eval_count|eval_count|prompt_tokens|completion_tokens)"\s*:\s*(\d+)'
 )
 
 
@@ -52,7 +53,7 @@ class Meter:
         """One native stream line: counts from the final `done` line, text if captured."""
         if not line.strip():
             return
-        final = b'"done":true' in line
+        final = _DONE.search(line) is not None
         if final or self.capture:
             obj = _loads(line)
             if final:

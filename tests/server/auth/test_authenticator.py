@@ -10,7 +10,7 @@ import pytest
 
 from config import Settings
 from models import ApiKey, KeyStatus, Tenant, TenantStatus
-from server.auth.apikey import generate_key, hash_key
+from server.auth.apikey import generate_key, hash_key, parse_bearer
 from server.auth.authenticator import FAILURES_PER_PREFIX, Authenticator
 from server.auth.keycache import KeyCache
 from server.db import database
@@ -84,12 +84,42 @@ async def test_revoked_disabled_and_expired_keys_and_disabled_tenants(tenant: Te
 
 
 async def test_a_cached_key_is_refused_once_it_expires(tenant: Tenant) -> None:
-    soon = datetime.now(UTC) + timedelta(seconds=1)
-    key, auth = await _key(tenant, expires_at=soon), _auth()
+    now = [datetime.now(UTC).timestamp()]
+    soon = datetime.now(UTC) + timedelta(seconds=60)
+    auth = Authenticator(
+        KeyCache(size=100, ttl=3600, negative_ttl=60), verify_concurrency=2, wall=lambda: now[0]
+    )
+    key = await _key(tenant, expires_at=soon)
     await auth.authenticate(f"Bearer {key}")
-    await asyncio.sleep(1.1)
+    now[0] += 61  # no sleeping: the authenticator reads the injected clock
     with pytest.raises(Unauthorized, match="expired"):
         await auth.authenticate(f"Bearer {key}")
+    assert auth.verifications == 1  # still the cached principal: its expiry decided
+
+
+async def test_cache_entries_expire_on_the_injected_clock(tenant: Tenant) -> None:
+    clock = [0.0]
+    cache = KeyCache(size=100, ttl=30, negative_ttl=5, clock=lambda: clock[0])
+    auth = Authenticator(cache, verify_concurrency=2, clock=lambda: clock[0])
+    key = await _key(tenant)
+    await auth.authenticate(f"Bearer {key}")
+    clock[0] = 29.0
+    await auth.authenticate(f"Bearer {key}")
+    assert auth.verifications == 1 and len(cache) == 1
+    clock[0] = 31.0
+    assert len(cache) == 0  # expired: the next request looks the key up again
+    wrong = f"Bearer {key[:11]}{'0' * 40}"
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(wrong)
+    assert cache.is_rejected(_digest(wrong))
+    clock[0] = 37.0
+    assert not cache.is_rejected(_digest(wrong))
+
+
+def _digest(header: str) -> str:
+    presented = parse_bearer(header)
+    assert presented is not None
+    return presented.digest
 
 
 async def test_a_known_key_gets_back_in_past_a_flood_without_argon2(tenant: Tenant) -> None:

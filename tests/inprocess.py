@@ -1,0 +1,42 @@
+"""Serve Sanic apps inside the test's own event loop: the gateway's hot path without a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sanic import Sanic
+from sanic.application.state import ApplicationServerInfo
+
+from tests.gateway import free_port
+
+
+@asynccontextmanager
+async def serving(app: Sanic[Any, Any]) -> AsyncIterator[str]:
+    """Run `app` on a free loopback port in this loop (listeners included); yield its URL."""
+    Sanic.test_mode = True
+    port = free_port()
+    info = {"version": "1.1", "ssl": None, "unix": None, "sock": None, "loop": None}
+    app.state.server_info.append(
+        ApplicationServerInfo(settings={**info, "host": "127.0.0.1", "port": port})
+    )
+    app.router.reset()
+    app.signal_router.reset()
+    await app._startup()
+    loop = asyncio.get_running_loop()
+    await app._server_event("init", "before", loop=loop)
+    server = await app.create_server(
+        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
+    )
+    assert server is not None
+    await server.startup()
+    await app._server_event("init", "after", loop=loop)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await app._server_event("shutdown", "before", loop=loop)
+        server.close()
+        await server.wait_closed()
+        await app._server_event("shutdown", "after", loop=loop)
