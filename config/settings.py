@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from config.dotenv import read_dotenv
+from config.durations import parse_duration
 
 T = TypeVar("T")
 
@@ -63,6 +64,10 @@ class Settings:
     default_output_reserve: int | None = None
     backend_probe_interval: float = 10.0
     audit_flush_interval: float = 1.0
+    max_keep_alive: float | None = 1800.0  # seconds; None: no cap
+    max_num_ctx: int | None = None
+    allow_cloud_models: bool = False
+    request_timeout: float = 30.0  # seconds a client has to send its headers and body
 
     @property
     def tz(self) -> ZoneInfo:
@@ -88,6 +93,12 @@ class Settings:
         return _parse(env)
 
 
+# Variables whose value may hold a secret (a password in a URL, a token): never echoed.
+SECRET_VARIABLES = frozenset(
+    {"DATABASE_URL", "REDIS_URL", "OLLAMA_TOKEN", "OLLAMA_BACKENDS", "METRICS_TOKEN"}
+)
+
+
 def _get(env: Mapping[str, str], name: str, conv: Callable[[str], T], default: T, what: str) -> T:
     raw = env.get(name, "").strip()
     if not raw:
@@ -95,7 +106,11 @@ def _get(env: Mapping[str, str], name: str, conv: Callable[[str], T], default: T
     try:
         return conv(raw)
     except (ValueError, TypeError) as exc:
-        raise SettingsError(f"{name}={raw!r} is invalid: expected {what}") from exc
+        if name in SECRET_VARIABLES:
+            shown = f"{name} is invalid (its value is not shown: it may hold a secret)"
+        else:
+            shown = f"{name}={raw!r} is invalid"
+        raise SettingsError(f"{shown}: expected {what}") from exc
 
 
 def _namespace(raw: str) -> str:
@@ -159,6 +174,28 @@ def _choice(*options: str) -> Callable[[str], str]:
         return raw.lower()
 
     return conv
+
+
+def _bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _cap_seconds(raw: str) -> float | None:
+    """A duration cap: "30m", "1h", a number of seconds; "none" or "off" for no cap."""
+    if raw.lower() in ("none", "off"):
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = parse_duration(raw)
+    if seconds < 0:
+        raise ValueError(raw)
+    return seconds
 
 
 def _backends(raw: str) -> tuple[Backend, ...]:
@@ -254,5 +291,17 @@ def _parse(env: Mapping[str, str]) -> Settings:
             _positive_float,
             d.backend_probe_interval,
             "seconds > 0",
+        ),
+        max_keep_alive=_get(
+            env,
+            "MAX_KEEP_ALIVE",
+            _cap_seconds,
+            d.max_keep_alive,
+            'a duration such as "30m" or "2h", seconds, or none',
+        ),
+        max_num_ctx=_get(env, "MAX_NUM_CTX", _positive_int, None, "a positive integer"),
+        allow_cloud_models=_get(env, "ALLOW_CLOUD_MODELS", _bool, False, "true or false"),
+        request_timeout=_get(
+            env, "REQUEST_TIMEOUT", _positive_float, d.request_timeout, "seconds > 0"
         ),
     )

@@ -6,18 +6,17 @@ from sanic import Blueprint
 
 from routes import health, ollama, openai, usage
 from routes.blocklist import setup_blocklist
-from routes.guard import require_key
+from routes.guard import setup_guard
 from server.context import App
 
 
 def setup_routes(app: App) -> None:
-    """Register every route; /api and /v1 are behind the API-key guard."""
+    """Register every route; /api and /v1 are behind the API-key guard (before the body)."""
     setup_blocklist(app)
+    setup_guard(app)
     health.register(app)
     api = Blueprint("ollama_api", url_prefix="/api")
     v1 = Blueprint("openai_v1", url_prefix="/v1")
-    for bp in (api, v1):
-        bp.on_request(require_key, priority=50)
     usage.register(api, v1)
     ollama.register(app, api)
     openai.register(app, v1)

@@ -27,7 +27,9 @@ def relayed(target: Target) -> Handler:
 
 async def listing(request: GatewayRequest, path: str, field: str) -> list[dict[str, Any]]:
     """The key's view of a model listing over all healthy backends."""
-    return await union(request.app.ctx.worker.backends, request.ctx.caller, path, field)
+    worker = request.app.ctx.worker
+    allow_cloud = worker.rules.allow_cloud
+    return await union(worker.backends, request.ctx.caller, path, field, allow_cloud=allow_cloud)
 
 
 def json_answer(body: dict[str, Any], content_type: str = JSON_UTF8) -> HTTPResponse:

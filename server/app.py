@@ -40,7 +40,7 @@ def create_app(
     )
     app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
     app.config.RESPONSE_TIMEOUT = int(settings.upstream_read_timeout) + 60
-    app.config.REQUEST_TIMEOUT = 60
+    app.config.REQUEST_TIMEOUT = int(settings.request_timeout)
     app.config.KEEP_ALIVE_TIMEOUT = 75
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 10
     app.config.AUTO_EXTEND = False

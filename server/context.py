@@ -22,7 +22,7 @@ from server.auth.keycache import KeyCache
 from server.auth.principal import Principal
 from server.errors import LIMIT_HEADER, GatewayError
 from server.relay.backends import BackendRegistry
-from server.relay.body import Reading
+from server.relay.body import Reading, Rules
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -43,6 +43,7 @@ class Worker:
     auth: Authenticator
     recorder: Recorder
     backends: BackendRegistry
+    rules: Rules  # what a tenant may ask of a shared model
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # loops, cancelled at shutdown
 

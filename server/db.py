@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,15 +38,20 @@ def migrations_location(database_url: str) -> Path:
 
 
 def ensure_sqlite_file(database_url: str) -> None:
-    """Open (creating) a SQLite file first: Tortoise hangs when it cannot open one."""
+    """Create a SQLite file mode 0600 (its -wal and -shm files follow its mode) and open it.
+
+    Opening first also turns an unusable path into a clear error: Tortoise hangs on one.
+    """
     path = database_url.removeprefix("sqlite://").split("?", 1)[0]
     if not database_url.startswith("sqlite://") or not path or path == ":memory:":
         return
     try:
+        if not os.path.exists(path):
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         sqlite3.connect(path).close()
-    except sqlite3.Error as exc:
+    except (OSError, sqlite3.Error) as exc:
         raise SettingsError(
-            f"DATABASE_URL={database_url!r}: cannot open the SQLite file ({exc})"
+            f"DATABASE_URL: cannot open the SQLite file {path} ({type(exc).__name__}: {exc})"
         ) from exc
 
 

@@ -20,6 +20,7 @@ from server.context import App, Worker
 from server.db import close_db, init_db
 from server.logs import setup_logging
 from server.relay.backends import BackendRegistry
+from server.relay.body import Rules
 
 INVALIDATION_TASK = "nzgw-invalidation"
 RECORDER_TASK = "nzgw-recorder"
@@ -83,6 +84,11 @@ async def _build(app: App) -> Worker:
         ),
         recorder=Recorder(postgres=settings.is_postgres),
         backends=BackendRegistry.build(settings, ctx.transport),
+        rules=Rules(
+            max_keep_alive=settings.max_keep_alive,
+            max_num_ctx=settings.max_num_ctx,
+            allow_cloud=settings.allow_cloud_models,
+        ),
     )
 
 

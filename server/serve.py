@@ -12,6 +12,7 @@ from config import Settings, SettingsError
 from server.app import create_app
 from server.db import run_migrations
 from server.logs import setup_logging
+from server.protocol import GatewayProtocol
 
 
 def resolve(
@@ -61,6 +62,7 @@ def run(
         access_log=False,
         motd=False,
         single_process=settings.workers == 1,
+        protocol=GatewayProtocol,
     )
     logger.info(
         "serving on http://{}:{} with {} worker(s)", settings.host, settings.port, settings.workers

@@ -14,7 +14,7 @@ from tests.gateway import free_port
 
 
 @asynccontextmanager
-async def serving(app: Sanic[Any, Any]) -> AsyncIterator[str]:
+async def serving(app: Sanic[Any, Any], protocol: type[Any] | None = None) -> AsyncIterator[str]:
     """Run `app` on a free loopback port in this loop (listeners included); yield its URL."""
     Sanic.test_mode = True
     port = free_port()
@@ -28,7 +28,11 @@ async def serving(app: Sanic[Any, Any]) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     await app._server_event("init", "before", loop=loop)
     server = await app.create_server(
-        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
+        host="127.0.0.1",
+        port=port,
+        return_asyncio_server=True,
+        access_log=False,
+        **({"protocol": protocol} if protocol else {}),
     )
     assert server is not None
     await server.startup()

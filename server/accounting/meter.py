@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from server.accounting.estimate import estimate_tokens
 
 TAIL_BYTES = 4096
 CAPTURE_LIMIT = 1 << 20  # at most 1 MiB of response text kept for a prompt log
@@ -14,11 +15,6 @@ _DONE = re.compile(rb'"done"\s*:\s*true')
 _COUNT = re.compile(
     rb'(?<!\\)"(prompt_eval_count|eval_count|prompt_tokens|completion_tokens)"\s*:\s*(\d+)'
 )
-
-
-def estimate_tokens(chars: int) -> int:
-    """About four characters per token; never 0 for non-empty text."""
-    return math.ceil(max(0, chars) / 4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from models import LIMIT_FIELDS, ApiKey, KeyStatus, Tenant, TenantStatus
 from server.accounting.ledger import LedgerUsage, ledger_usage
 from server.auth.apikey import generate_key, hash_key, is_prefix
 from server.auth.invalidation import Invalidation
-from server.auth.principal import effective_key_limits, limits_of, normalise_model
+from server.auth.principal import effective_key_limits, limits_of
+from server.relay.modelnames import normalise_model
 
 Notify = Callable[[Invalidation], Awaitable[object]]
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from limits import Limits
+from server.relay.modelnames import normalise_model
 
 if TYPE_CHECKING:
     from models import ApiKey, Tenant
@@ -39,15 +40,6 @@ class Principal:
         if self.allowed_models is None:
             return True
         return normalise_model(model) in self.allowed_models
-
-
-def normalise_model(name: str) -> str:
-    """Ollama's equivalence: case-insensitive, `x` = `x:latest`, `library/x` = `x`."""
-    name = name.strip().lower()
-    name = name.removeprefix("library/")
-    if ":" not in name.rsplit("/", 1)[-1]:
-        name += ":latest"
-    return name
 
 
 def limits_of(row: Tenant | ApiKey) -> Limits:

@@ -12,7 +12,7 @@ import httpx
 from loguru import logger
 
 from config import Backend, Settings
-from server.auth.principal import normalise_model
+from server.relay.modelnames import normalise_model
 from server.relay.upstream import make_client, request_headers
 
 PROBE_TIMEOUT = 3.0

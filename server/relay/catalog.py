@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from server.auth.principal import Principal, normalise_model
+from server.auth.principal import Principal
 from server.errors import GatewayError, Unavailable
 from server.relay.backends import BackendRegistry, BackendState, model_names
+from server.relay.modelnames import is_cloud, normalise_model
 from server.relay.upstream import BackendDown, request_headers, upstream_errors
 
 
@@ -37,12 +38,18 @@ def _name(item: Any) -> str | None:
 
 
 async def union(
-    registry: BackendRegistry, principal: Principal, path: str, field: str
+    registry: BackendRegistry,
+    principal: Principal,
+    path: str,
+    field: str,
+    *,
+    allow_cloud: bool = False,
 ) -> list[dict[str, Any]]:
     """Entries of `field` in each healthy backend's answer to `path`, first backend first.
 
     Duplicates (the same model on two backends) appear once; models the key may not use are
-    left out. Raises the last error when no backend answered at all.
+    left out, and so are cloud models unless the operator allows them. Raises the last error
+    when no backend answered at all.
     """
     live = registry.healthy()
     if not live:
@@ -61,6 +68,8 @@ async def union(
         for item in answer.get(field) or []:
             name = _name(item)
             if name is None or normalise_model(name) in seen or not principal.may_use(name):
+                continue
+            if is_cloud(name) and not allow_cloud:
                 continue
             seen.add(normalise_model(name))
             out.append(item)

@@ -18,6 +18,7 @@ from server.errors import Forbidden, GatewayError, Unavailable
 from server.relay.backends import BackendState
 from server.relay.body import Kind, parse, upstream_body
 from server.relay.framing import forwarder
+from server.relay.modelnames import check_cloud
 from server.relay.upstream import BackendDown, request_headers, response_headers, upstream_errors
 
 
@@ -30,8 +31,9 @@ class Target:
     model: str | None = None  # a model named in the path (/v1/models/{model})
 
 
-def check_model(p: Principal, model: str) -> None:
-    """403 when the key may not use the model."""
+def check_model(p: Principal, model: str, allow_cloud: bool) -> None:
+    """403 when the key may not use the model, or it is a cloud model the operator keeps."""
+    check_cloud(model, allow_cloud)
     if not p.may_use(model):
         raise Forbidden(f"model '{model}' is not allowed for this API key")
 
@@ -54,10 +56,10 @@ async def _relay(
     ctx.model = target.model
     try:
         if target.kind is not None:
-            ctx.reading = parse(request.body, target.kind)
+            ctx.reading = parse(request.body, target.kind, worker.rules)
             ctx.model = ctx.reading.model
         if ctx.model is not None:
-            check_model(p, ctx.model)
+            check_model(p, ctx.model, worker.rules.allow_cloud)
         reading = ctx.reading
         if reading is not None and reading.kind.metered:
             max_output = reading.max_output if reading.kind.generates else None
@@ -84,7 +86,7 @@ def _body(request: GatewayRequest, ctx: RequestContext) -> bytes | None:
         return request.body or None
     admission = ctx.admission
     cap = admission.output_cap if admission is not None and reading.kind.generates else None
-    return upstream_body(reading, request.body, cap)
+    return upstream_body(reading, cap)
 
 
 async def _forward(

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from server.auth.authenticator import FAILURES_PER_PREFIX
+from server.auth.throttle import FAILURES_PER_SOURCE
 from tests.gateway import Gateway, cli, create_key, gateway_env
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -119,7 +119,7 @@ def test_verification_is_bounded_for_good_and_bad_secrets(
     assert good == Counter({200: 50})
     failed = len(re.findall(r"key verification prefix=\S+ ok=False", gw.log()))
     # per worker: the throttle's threshold, plus the checks already admitted to a verify slot
-    assert 0 < failed <= 2 * (FAILURES_PER_PREFIX + 2), failed
+    assert 0 < failed <= 2 * (FAILURES_PER_SOURCE + 2), failed
 
 
 def test_logs_of_a_full_cycle_hold_no_key_and_no_hash(

@@ -10,9 +10,11 @@ import pytest
 
 from config import Settings
 from models import ApiKey, KeyStatus, Tenant, TenantStatus
-from server.auth.apikey import generate_key, hash_key, parse_bearer
-from server.auth.authenticator import FAILURES_PER_PREFIX, Authenticator
+from server.auth.apikey import PresentedKey, generate_key, hash_key, parse_bearer
+from server.auth.authenticator import Authenticator
 from server.auth.keycache import KeyCache
+from server.auth.principal import Principal
+from server.auth.throttle import FAILURES_PER_SOURCE
 from server.db import database
 from server.errors import Unauthorized
 
@@ -125,16 +127,76 @@ def _digest(header: str) -> str:
 async def test_a_known_key_gets_back_in_past_a_flood_without_argon2(tenant: Tenant) -> None:
     key, auth = await _key(tenant), _auth()
     await auth.authenticate(f"Bearer {key}")
-    for i in range(FAILURES_PER_PREFIX + 5):  # a flood of wrong secrets for the same prefix
+    for i in range(FAILURES_PER_SOURCE + 5):  # a flood of wrong secrets for the same prefix
         with pytest.raises(Unauthorized):
             await auth.authenticate(f"Bearer {key[:11]}{i:040d}")
-    assert auth.verifications == 1 + FAILURES_PER_PREFIX  # the rest were throttled unhashed
+    assert auth.verifications == 1 + FAILURES_PER_SOURCE  # the rest were throttled unhashed
     auth.cache.clear()  # the good key's cache entry expires while the prefix is throttled
     assert (await auth.authenticate(f"Bearer {key}")).prefix == key[:11]
-    assert auth.verifications == 1 + FAILURES_PER_PREFIX
+    assert auth.verifications == 1 + FAILURES_PER_SOURCE
     row = await ApiKey.get(prefix=key[:11])
     row.status = KeyStatus.REVOKED
     await row.save()
     auth.cache.clear()  # as an invalidation would
     with pytest.raises(Unauthorized):  # the database still decides the key's status
+        await auth.authenticate(f"Bearer {key}")
+
+
+async def test_a_flood_from_one_address_does_not_lock_out_the_owner(tenant: Tenant) -> None:
+    key, auth = await _key(tenant), _auth()  # a fresh worker: the key was never proven here
+    flood = [
+        auth.authenticate(f"Bearer {key[:11]}{i:040d}", client="203.0.113.9") for i in range(600)
+    ]
+    owner = auth.authenticate(f"Bearer {key}", client="198.51.100.7")
+    results = await asyncio.gather(owner, *flood, return_exceptions=True)
+    assert isinstance(results[0], Principal) and results[0].prefix == key[:11]
+    assert all(isinstance(r, Unauthorized) for r in results[1:])
+    assert auth.verifications <= FAILURES_PER_SOURCE + 3  # the rest were refused unhashed
+    with pytest.raises(Unauthorized):  # the flooding address stays throttled
+        await auth.authenticate(f"Bearer {key[:11]}{'9' * 40}", client="203.0.113.9")
+    assert auth.verifications <= FAILURES_PER_SOURCE + 3
+
+
+async def test_x_api_key_and_bearer(tenant: Tenant) -> None:
+    key, auth = await _key(tenant), _auth()
+    assert (await auth.authenticate(None, api_key=key)).prefix == key[:11]
+    assert (await auth.authenticate(f"Bearer {key}", api_key=key)).prefix == key[:11]
+    other = await _key(tenant)
+    with pytest.raises(Unauthorized, match="two different API keys"):
+        await auth.authenticate(f"Bearer {key}", api_key=other)
+    with pytest.raises(Unauthorized, match="invalid API key"):
+        await auth.authenticate(None, api_key="sk-not-ours")
+
+
+async def test_an_unknown_prefix_costs_one_lookup(tenant: Tenant) -> None:
+    auth = _auth()
+    for i in range(20):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(f"Bearer nz_zzzzzzzz{i:040d}")
+    assert auth.lookups == 1 and auth.verifications == 0
+
+
+class _RevokedWhileVerifying(Authenticator):
+    """Revokes the key (database and invalidation) while its first verification runs."""
+
+    revoked = False
+
+    async def _verify(self, stored: str, presented: PresentedKey, client: str) -> bool:
+        ok = await super()._verify(stored, presented, client)
+        if not self.revoked:
+            self.revoked = True
+            row = await ApiKey.get(prefix=presented.prefix)
+            row.status = KeyStatus.REVOKED
+            await row.save()
+            self.cache.evict_key(row.id)  # the invalidation arrives mid-lookup
+        return ok
+
+
+async def test_an_invalidation_during_a_lookup_voids_it(tenant: Tenant) -> None:
+    key = await _key(tenant)
+    auth = _RevokedWhileVerifying(KeyCache(size=10, ttl=60, negative_ttl=60), verify_concurrency=1)
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(f"Bearer {key}")
+    assert len(auth.cache) == 0  # nothing was cached as valid
+    with pytest.raises(Unauthorized):
         await auth.authenticate(f"Bearer {key}")

@@ -14,7 +14,7 @@ from server.relay.upstream import request_headers, response_headers
 
 
 @pytest.mark.parametrize(
-    "raw", [b"", b"  ", b"{x", b"[1]", b"{}", b'{"model": ""}', b'{"model": 3}']
+    "raw", [b"", b"  ", b"{x", b"[1]", b"{}", b'{"model": ""}', b'{"model": 3}', b"null", b'"x"']
 )
 def test_bad_bodies_are_400(raw: bytes) -> None:
     with pytest.raises(BadRequest):
@@ -33,15 +33,19 @@ def test_fields_and_defaults() -> None:
     assert show.model == "m"
 
 
-def test_body_is_reserialised_only_when_it_must_change() -> None:
-    raw = b'{"model": "m", "prompt": "x", "stream": false}'
-    parsed = parse(raw, Kind.NATIVE_GENERATE)
-    assert upstream_body(parsed, raw, None) is raw
-    capped = json.loads(upstream_body(parsed, raw, 50))
+def test_the_forwarded_body_is_written_from_the_reading() -> None:
+    raw = b'{"model": "m", "prompt": "x", "stream": false, "Other": [1, 2]}'
+    reading = parse(raw, Kind.NATIVE_GENERATE)
+    assert json.loads(upstream_body(reading, None)) == {
+        "model": "m",
+        "prompt": "x",
+        "stream": False,
+        "Other": [1, 2],
+    }
+    capped = json.loads(upstream_body(reading, 50))
     assert capped["options"] == {"num_predict": 50}
     raw = b'{"model":"m","stream":true,"max_completion_tokens":900}'
-    parsed = parse(raw, Kind.OPENAI_GENERATE)
-    body = json.loads(upstream_body(parsed, raw, 10))
+    body = json.loads(upstream_body(parse(raw, Kind.OPENAI_GENERATE), 10))
     assert body["max_tokens"] == 10 and "max_completion_tokens" not in body
     assert body["stream_options"] == {"include_usage": True}
 
