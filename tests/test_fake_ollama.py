@@ -351,11 +351,15 @@ def test_openai_chat(client: ollama.Client, oai: openai.OpenAI) -> None:
     assert completion.usage is not None
     assert completion.usage.prompt_tokens == native.prompt_eval_count
     assert completion.usage.completion_tokens == native.eval_count
-    capped = oai.chat.completions.create(
-        model="llama3.2", messages=MESSAGES, max_completion_tokens=3
-    )
+    capped = oai.chat.completions.create(model="llama3.2", messages=MESSAGES, max_tokens=3)
     assert capped.choices[0].finish_reason == "length"
     assert capped.usage is not None and capped.usage.completion_tokens == 3
+    # openai.ChatCompletionRequest has no max_completion_tokens field: Ollama ignores it
+    ignored = oai.chat.completions.create(
+        model="llama3.2", messages=MESSAGES, max_completion_tokens=3
+    )
+    assert ignored.choices[0].finish_reason == "stop"
+    assert ignored.usage is not None and ignored.usage.completion_tokens == 12
 
 
 def test_openai_chat_stream(oai: openai.OpenAI, fake: FakeOllama) -> None:
@@ -547,12 +551,12 @@ def test_fault_midstream_openai(fake: FakeOllama, oai: openai.OpenAI) -> None:
     assert len(chunks) == 3 and chunks[-1].choices[0].finish_reason is None
 
 
-def test_fault_busy_and_load_timeout(
-    fake: FakeOllama, client: ollama.Client, oai: openai.OpenAI
-) -> None:
-    fake.configure(fault="busy")
+def assert_busy(client: ollama.Client, oai: openai.OpenAI, stream: bool = False) -> None:
+    """One native and one OpenAI request, both answered 503 "server busy" before any byte."""
     with pytest.raises(ollama.ResponseError) as err:
-        client.chat(model="llama3.2", messages=MESSAGES)
+        list(client.chat(model="llama3.2", messages=MESSAGES, stream=True)) if stream else (
+            client.chat(model="llama3.2", messages=MESSAGES)
+        )
     assert (err.value.status_code, err.value.error) == (
         503,
         "server busy, please try again.  maximum pending requests exceeded",
@@ -560,6 +564,13 @@ def test_fault_busy_and_load_timeout(
     with pytest.raises(openai.InternalServerError) as oerr:
         oai.chat.completions.create(model="llama3.2", messages=MESSAGES)
     assert oerr.value.status_code == 503
+
+
+def test_fault_busy_and_load_timeout(
+    fake: FakeOllama, client: ollama.Client, oai: openai.OpenAI
+) -> None:
+    fake.configure(fault="busy")
+    assert_busy(client, oai)
     fake.configure(fault="load_timeout", first_byte_ms=150)
     started = time.monotonic()
     with pytest.raises(ollama.ResponseError) as err:
@@ -592,3 +603,271 @@ def test_restart_keeps_port(server: FakeOllama) -> None:
     server.restart()
     assert server.port == port
     assert httpx.get(server.url + "/api/version").json() == {"version": "0.33.0"}
+
+
+# --- Go decoding, through HTTP ----------------------------------------------------------------
+
+
+def post(fake: FakeOllama, path: str, body: bytes | str | dict[str, Any]) -> httpx.Response:
+    if isinstance(body, dict):
+        return httpx.post(fake.url + path, json=body)
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    return httpx.post(fake.url + path, content=raw)
+
+
+def last_view(fake: FakeOllama) -> dict[str, Any]:
+    return fake.decoded()[-1]
+
+
+def chat_body(extra: str) -> str:
+    return '{"messages":[{"role":"user","content":"Why is the sky blue?"}],"stream":false,' + extra
+
+
+def test_keys_match_fields_as_go_does(fake: FakeOllama) -> None:
+    cases = [
+        ('"model":"nope","Model":"llama3.2"}', "llama3.2"),  # the last spelling wins
+        ('"MODEL":"llama3.2"}', "llama3.2"),
+        ('"mod\\u0065l":"llama3.2"}', "llama3.2"),
+        ('"model":"LLAMA3.2:latest"}', "LLAMA3.2:latest"),  # echoed as sent
+    ]
+    for extra, model in cases:
+        reply = post(fake, "/api/chat", chat_body(extra))
+        assert (reply.status_code, reply.json()["model"]) == (200, model), extra
+        assert last_view(fake)["model"] == model
+    folded = post(fake, "/api/chat", chat_body('"model":"llama3.2","optionſ":{"num_predict":3}}'))
+    assert (folded.json()["eval_count"], folded.json()["done_reason"]) == (3, "length")
+    assert last_view(fake)["options"] == {"num_predict": 3.0}
+    assert last_view(fake)["num_predict"] == 3
+    kelvin = post(fake, "/api/chat", chat_body('"model":"llama3.2","\u212aeep_alive":"10m"}'))
+    assert kelvin.status_code == 200 and last_view(fake)["keep_alive_ns"] == 600_000_000_000
+    nested = post(
+        fake,
+        "/api/chat",
+        '{"model":"llama3.2","stream":false,"MESSAGES":[{"ROLE":"USER","Content":"Why is the sky blue?"}]}',
+    )
+    plain = post(fake, "/api/chat", chat_body('"model":"llama3.2"}'))
+    assert nested.json()["prompt_eval_count"] == plain.json()["prompt_eval_count"]
+    assert nested.json()["message"]["content"] == plain.json()["message"]["content"]
+    trailing = post(fake, "/api/chat", chat_body('"model":"llama3.2"} {"model":"x"} garbage'))
+    assert trailing.status_code == 200
+
+
+def test_options_map_as_ollama_reads_it(fake: FakeOllama) -> None:
+    def run(options: str) -> dict[str, Any]:
+        reply = post(
+            fake,
+            "/api/generate",
+            f'{{"model":"llama3.2","prompt":"hi","stream":false,"options":{options}}}',
+        )
+        assert reply.status_code == 200, reply.text
+        data: dict[str, Any] = reply.json()
+        return data
+
+    assert run('{"NUM_PREDICT":3}')["eval_count"] == 12  # map keys match exactly
+    assert run('{"num_predict":0.5}')["eval_count"] == 12  # truncated to 0: no limit
+    assert last_view(fake)["num_predict"] is None
+    assert run('{"num_predict":-1}')["eval_count"] == 12
+    assert run('{"num_predict":1e300}')["eval_count"] == 12  # MinInt64: no limit
+    capped = run('{"num_predict":4.9}')
+    assert (capped["eval_count"], capped["done_reason"]) == (4, "length")
+    assert run('{"num_predict":5,"num_predict":2}')["eval_count"] == 2
+    assert run('{"num_predict":5},"options":{"seed":1}')["eval_count"] == 5  # maps merge
+    bad = post(
+        fake, "/api/generate", '{"model":"llama3.2","prompt":"hi","options":{"num_ctx":"x"}}'
+    )
+    assert (bad.status_code, bad.json()) == (
+        500,
+        {"error": 'option "num_ctx" must be of type integer'},
+    )
+
+
+def test_go_decoding_errors_over_http(fake: FakeOllama) -> None:
+    nan = post(
+        fake, "/api/chat", '{"model":"llama3.2","messages":[],"options":{"temperature":NaN}}'
+    )
+    assert (nan.status_code, nan.json()) == (
+        400,
+        {"error": "invalid character 'N' looking for beginning of value"},
+    )
+    inf = post(fake, "/api/chat", '{"model":"llama3.2","options":{"temperature":Infinity}}')
+    assert inf.status_code == 400
+    fraction = post(
+        fake, "/v1/chat/completions", {"model": "llama3.2", "messages": MESSAGES, "max_tokens": 0.5}
+    )
+    assert fraction.status_code == 400
+    assert fraction.headers["content-type"] == "application/json; charset=utf-8"
+    assert fraction.json()["error"] == {
+        "message": "json: cannot unmarshal number 0.5 into Go struct field "
+        "ChatCompletionRequest.max_tokens of type int",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    unknown = post(fake, "/api/chat", b'{"model":"llama3.2\xff","messages":[]}')
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"error": "model 'llama3.2\ufffd' not found"},
+    )
+    surrogate = post(
+        fake,
+        "/api/chat",
+        chat_body('"model":"llama3.2","messages":[{"role":"user","content":"\\ud800"}]}'),
+    )
+    assert surrogate.status_code == 200
+    keep_alive = post(fake, "/api/generate", '{"model":"llama3.2","keep_alive":true}')
+    assert (keep_alive.status_code, keep_alive.json()) == (
+        400,
+        {"error": "Unsupported type: 'bool'"},
+    )
+
+
+def test_v1_fields_as_go_decodes_them(fake: FakeOllama) -> None:
+    reply = post(
+        fake,
+        "/v1/chat/completions",
+        '{"model":"llama3.2","messages":[{"ROLE":"user","CONTENT":"Why is the sky blue?"}],'
+        '"max_tokens":2,"MAX_TOKENS":4}',
+    )
+    assert reply.json()["usage"]["completion_tokens"] == 4
+    view = last_view(fake)
+    assert view["options"] == {"num_predict": 4, "temperature": 1.0, "top_p": 1.0}
+    assert (view["num_predict"], view["stream"], view["done_reason"]) == (4, False, "length")
+    streamed = post(
+        fake,
+        "/v1/chat/completions",
+        '{"model":"llama3.2","messages":[{"role":"user","content":"x"}],"Stream":true,'
+        '"Stream_Optionſ":{"INCLUDE_USAGE":true}}',
+    )
+    chunks = [json.loads(p) for p in sse_payloads(streamed.text)[:-1]]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 12
+    zero = post(
+        fake, "/v1/chat/completions", {"model": "llama3.2", "messages": MESSAGES, "max_tokens": 0}
+    )
+    assert zero.json()["usage"]["completion_tokens"] == 12  # num_predict 0: no limit
+
+
+def test_show_reads_model_then_name(fake: FakeOllama) -> None:
+    for body in ('{"name":"llama3.2"}', '{"model":"","name":"llama3.2"}', '{"NAME":"llama3.2"}'):
+        reply = post(fake, "/api/show", body)
+        assert reply.status_code == 200, body
+        assert reply.json()["details"]["family"] == "llama"
+    assert post(fake, "/api/show", '{"model":"nope","name":"llama3.2"}').status_code == 404
+    assert post(fake, "/api/show", "{}").json() == {"error": "model is required"}
+
+
+# --- token accounting ---------------------------------------------------------------------------
+
+
+def test_uncapped_length_is_configurable_and_counted(fake: FakeOllama) -> None:
+    fake.configure(tokens=2000, fast=True)
+    with httpx.stream(
+        "POST", fake.url + "/api/chat", json={"model": "llama3.2", "messages": MESSAGES}
+    ) as response:
+        lines = [json.loads(line) for line in response.iter_lines()]
+    assert len(lines) == 2001 and lines[-1]["eval_count"] == 2000
+    assert all(line.get("message", {}).get("content") for line in lines[:-1])
+    view = last_view(fake)
+    assert (view["generated"], view["eval_count"], view["outcome"]) == (2000, 2000, "done")
+    capped = post(fake, "/v1/completions", {"model": "llama3.2", "prompt": "x", "max_tokens": 7})
+    assert capped.json()["usage"]["completion_tokens"] == 7
+    assert fake.generated_tokens() == 2007
+    assert fake.generated_tokens("/v1/completions") == 7
+    totals = fake.token_totals()
+    assert totals["eval_count"] == 2007 and totals["requests"] == 2
+    assert (
+        totals["prompt_eval_count"]
+        == lines[-1]["prompt_eval_count"] + capped.json()["usage"]["prompt_tokens"]
+    )
+
+
+def test_cancelled_generation_counts_what_was_generated(fake: FakeOllama) -> None:
+    fake.configure(pace_ms=30, tokens=500)
+    with httpx.stream(
+        "POST", fake.url + "/api/chat", json={"model": "llama3.2", "messages": MESSAGES}
+    ) as response:
+        lines = response.iter_lines()
+        next(lines), next(lines), next(lines)
+    fake.wait_cancellations(1)
+    fake.wait_idle()
+    view = last_view(fake)
+    assert view["outcome"] == "cancelled"
+    assert 3 <= view["generated"] < 50 and "eval_count" not in view
+    assert fake.generated_tokens() == view["generated"]
+
+
+# --- faults and load ----------------------------------------------------------------------------
+
+
+def test_busy_for_the_next_requests(
+    fake: FakeOllama, client: ollama.Client, oai: openai.OpenAI
+) -> None:
+    fake.configure(busy_next=2)
+    assert_busy(client, oai, stream=True)
+    assert client.chat(model="llama3.2", messages=MESSAGES).done
+    assert fake.config()["busy_next"] == 0
+    load = fake.load()
+    assert (load["rejected"], load["inference_total"]) == (2, 3)
+    assert [v["outcome"] for v in fake.decoded()] == ["busy", "busy", "done"]
+
+
+def _concurrent(fake: FakeOllama, count: int) -> list[httpx.Response]:
+    import concurrent.futures
+
+    body = {"model": "llama3.2", "messages": MESSAGES, "stream": False}
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        futures = [
+            pool.submit(httpx.post, fake.url + "/api/chat", json=body, timeout=30)
+            for _ in range(count)
+        ]
+        return [f.result() for f in futures]
+
+
+def test_in_flight_and_peak(fake: FakeOllama) -> None:
+    fake.configure(pace_ms=100, tokens=5)
+    replies = _concurrent(fake, 3)
+    assert [r.status_code for r in replies] == [200, 200, 200]
+    load = fake.wait_idle()
+    assert (load["in_flight"], load["inference_peak"], load["peak_running"]) == (0, 3, 3)
+    fake.reset()
+    assert fake.load()["inference_peak"] == 0
+
+
+def test_parallel_slots_and_queue(fake: FakeOllama) -> None:
+    fake.configure(pace_ms=40, tokens=5, parallel=1, max_queue=5)
+    started = time.monotonic()
+    replies = _concurrent(fake, 3)
+    assert [r.status_code for r in replies] == [200, 200, 200]
+    assert time.monotonic() - started >= 3 * 4 * 0.04  # one at a time
+    load = fake.wait_idle()
+    assert (load["peak_running"], load["peak_queued"], load["rejected"]) == (1, 2, 0)
+    fake.reset()
+    fake.configure(pace_ms=100, tokens=5, parallel=1, max_queue=0)
+    statuses = sorted(r.status_code for r in _concurrent(fake, 2))
+    assert statuses == [200, 503]
+    assert fake.load()["peak_running"] == 1 and fake.load()["rejected"] == 1
+
+
+# --- pull from a configurable registry ----------------------------------------------------------
+
+
+def test_pull_from_registry(fake: FakeOllama, client: ollama.Client) -> None:
+    fake.configure(registry=["mistral:7b"])
+    assert "mistral:7b" not in {m.model for m in client.list().models}
+    progress = list(client.pull("mistral:7b", stream=True))
+    statuses = [p.status for p in progress]
+    assert statuses[0] == "pulling manifest"
+    assert statuses[-3:] == ["verifying sha256 digest", "writing manifest", "success"]
+    layers = [p for p in progress if (p.status or "").startswith("pulling ") and p.digest]
+    assert layers and all(p.digest and p.digest.startswith("sha256:") and p.total for p in layers)
+    assert all(p.status == f"pulling {p.digest[7:19]}" for p in layers if p.digest)
+    assert layers[-1].completed == layers[-1].total
+    assert "mistral:7b" in {m.model for m in client.list().models}
+    assert client.chat(model="mistral:7b", messages=MESSAGES).done
+    raw = httpx.post(fake.url + "/api/pull", json={"model": "qwen3:8b"})  # not in the registry
+    assert ndjson(raw) == [
+        {"status": "pulling manifest"},
+        {"error": "pull model manifest: file does not exist"},
+    ]
+    assert raw.status_code == 200
+    blocked = httpx.post(fake.url + "/api/pull", json={"model": "qwen3:8b", "stream": False})
+    assert blocked.status_code == 500

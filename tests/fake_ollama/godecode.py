@@ -57,6 +57,8 @@ __all__ = [
     "Slice",
     "Struct",
     "UnmarshalTypeError",
+    "bytes_type",
+    "clean",
     "decode",
     "fold_name",
     "is_string",

@@ -13,10 +13,10 @@ from .godecode import (
     STRING,
     Custom,
     GoError,
-    Num,
     Ptr,
     Slice,
     Struct,
+    is_string,
     unmarshal,
 )
 from .structs import ARGUMENTS
@@ -75,7 +75,7 @@ def _message_param(node: Any, current: Any) -> Any:
     if content is None:  # empty RawMessage: json.Unmarshal of no bytes
         raise GoError("unexpected end of JSON input")
     value = content.node
-    if value is None or (isinstance(value, str) and not isinstance(value, Num)):
+    if value is None or is_string(value):
         return {"role": raw.get("role", ""), "content": [{"type": "text", "text": value or ""}]}
     return {"role": raw.get("role", ""), "content": unmarshal(value, CONTENT)}
 

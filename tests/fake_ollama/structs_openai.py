@@ -19,11 +19,11 @@ from .godecode import (
     Custom,
     GoError,
     Map,
-    Num,
     Ptr,
     Slice,
     Struct,
     UnmarshalTypeError,
+    is_string,
     unmarshal,
 )
 from .structs import TOOLS
@@ -137,10 +137,6 @@ CONTENT_TYPES = {
 _RAW_LIST = Slice(RAW)
 
 
-def _is_string(node: Any) -> bool:
-    return isinstance(node, str) and not isinstance(node, Num)
-
-
 def _wrap(prefix: str, err: Exception) -> GoError:
     return GoError(f"{prefix}: {err}")
 
@@ -167,7 +163,7 @@ def content_item(node: Any) -> dict[str, Any]:
 
 
 def _content_list(node: Any, what: str) -> list[dict[str, Any]]:
-    if node is None or _is_string(node):
+    if node is None or is_string(node):
         return [{"type": "input_text", "text": unmarshal(node, STRING) or ""}]
     out = []
     for index, raw in enumerate(_raw_items(node, what)):
@@ -216,7 +212,7 @@ def input_item(node: Any) -> dict[str, Any]:
     if kind == "function_call_output":
         aux = unmarshal(node, _AUX_OUTPUT, {})
         raw, output = aux.get("output"), ""
-        if raw is not None and (raw.node is None or _is_string(raw.node)):
+        if raw is not None and (raw.node is None or is_string(raw.node)):
             output = unmarshal(raw.node, STRING) or ""
         elif raw is not None:
             parts = _content_list(raw.node, "output")
@@ -235,7 +231,7 @@ def input_item(node: Any) -> dict[str, Any]:
 
 
 def _responses_input(node: Any, current: Any) -> Any:
-    if node is None or _is_string(node):
+    if node is None or is_string(node):
         return {"text": unmarshal(node, STRING) or ""}
     items = []
     for index, raw in enumerate(_raw_items(node, "input")):
