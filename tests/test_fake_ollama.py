@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import ollama
 import openai
@@ -43,6 +44,11 @@ def client(fake: FakeOllama) -> ollama.Client:
 @pytest.fixture
 def oai(fake: FakeOllama) -> openai.OpenAI:
     return openai.OpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
+
+
+@pytest.fixture
+def claude(fake: FakeOllama) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=fake.url, api_key="sk-ant-test", max_retries=0)
 
 
 def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
@@ -793,6 +799,247 @@ def test_cancelled_generation_counts_what_was_generated(fake: FakeOllama) -> Non
     assert view["outcome"] == "cancelled"
     assert 3 <= view["generated"] < 50 and "eval_count" not in view
     assert fake.generated_tokens() == view["generated"]
+
+
+# --- /v1/messages (Anthropic) -------------------------------------------------------------------
+
+
+def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for block in (b for b in text.split("\n\n") if b):
+        event, data = block.split("\n")
+        assert event.startswith("event: ") and data.startswith("data: "), block
+        out.append((event[len("event: ") :], json.loads(data[len("data: ") :])))
+    return out
+
+
+def test_anthropic_messages(
+    fake: FakeOllama, claude: anthropic.Anthropic, client: ollama.Client
+) -> None:
+    native = client.chat(model="llama3.2", messages=MESSAGES)
+    message = claude.messages.create(model="llama3.2", max_tokens=100, messages=MESSAGES)  # type: ignore[arg-type]
+    assert message.id.startswith("msg_") and message.model == "llama3.2"
+    assert message.role == "assistant" and message.stop_reason == "end_turn"
+    assert [b.type for b in message.content] == ["text"]
+    assert message.content[0].text == native.message.content  # type: ignore[union-attr]
+    assert message.usage.input_tokens == native.prompt_eval_count
+    assert message.usage.output_tokens == native.eval_count == 12
+    capped = claude.messages.create(model="llama3.2", max_tokens=5, messages=MESSAGES)  # type: ignore[arg-type]
+    assert (capped.stop_reason, capped.usage.output_tokens) == ("max_tokens", 5)
+    view = last_view(fake)
+    assert view["options"] == {"num_predict": 5} and view["num_predict"] == 5
+    record = fake.requests("/v1/messages")[-1]
+    sent = record["headers"]  # x-api-key (older SDKs) or a bearer token (2.x)
+    assert sent.get("x-api-key") == "sk-ant-test" or sent["authorization"] == "Bearer sk-ant-test"
+    assert record["headers"]["anthropic-version"]
+    keyed = httpx.post(
+        fake.url + "/v1/messages",
+        headers={"x-api-key": "sk-ant-other"},
+        json={"model": "llama3.2", "max_tokens": 2, "messages": MESSAGES},
+    )
+    assert keyed.status_code == 200
+    assert fake.requests("/v1/messages")[-1]["headers"]["x-api-key"] == "sk-ant-other"
+    thinking = claude.messages.create(
+        model="llama3.2",
+        max_tokens=50,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=MESSAGES,  # type: ignore[arg-type]
+    )
+    assert thinking.stop_reason == "end_turn"  # thinking is relaxed for non-thinking models
+
+
+def test_anthropic_stream(fake: FakeOllama, claude: anthropic.Anthropic) -> None:
+    with claude.messages.stream(model="llama3.2", max_tokens=100, messages=MESSAGES) as stream:  # type: ignore[arg-type]
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    whole = claude.messages.create(model="llama3.2", max_tokens=100, messages=MESSAGES)  # type: ignore[arg-type]
+    assert text == whole.content[0].text  # type: ignore[union-attr]
+    assert (final.stop_reason, final.usage.output_tokens) == ("end_turn", 12)
+    assert final.usage.input_tokens == whole.usage.input_tokens
+    raw = httpx.post(
+        fake.url + "/v1/messages",
+        json={"model": "llama3.2", "max_tokens": 3, "stream": True, "messages": MESSAGES},
+    )
+    assert raw.headers["content-type"] == "text/event-stream"
+    assert raw.headers["cache-control"] == "no-cache"
+    events = sse_events(raw.text)
+    names = [name for name, _ in events]
+    assert names == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert all(data["type"] == name for name, data in events)
+    start = events[0][1]["message"]
+    # Ollama's estimate: len("user") + len(SKY) = 24 bytes, / 4
+    assert start["usage"] == {"input_tokens": 6, "output_tokens": 0}
+    delta = events[-2][1]
+    assert delta["delta"] == {"stop_reason": "max_tokens"}
+    assert delta["usage"]["output_tokens"] == 3 and delta["usage"]["input_tokens"] > 6
+    fake.configure(anthropic_ping=True)
+    pinged = httpx.post(
+        fake.url + "/v1/messages",
+        json={"model": "llama3.2", "max_tokens": 3, "stream": True, "messages": MESSAGES},
+    )
+    assert [name for name, _ in sse_events(pinged.text)][:2] == ["message_start", "ping"]
+
+
+def test_anthropic_tools(claude: anthropic.Anthropic) -> None:
+    tool = {
+        "name": "get_weather",
+        "description": "weather",
+        "input_schema": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    }
+    message = claude.messages.create(
+        model="llama3.2",
+        max_tokens=100,
+        tools=[tool],
+        messages=MESSAGES,  # type: ignore[list-item,arg-type]
+    )
+    assert message.stop_reason == "tool_use"
+    block = message.content[0]
+    assert block.type == "tool_use" and block.name == "get_weather"
+    assert isinstance(block.input["city"], str)  # type: ignore[index]
+    with claude.messages.stream(
+        model="llama3.2",
+        max_tokens=100,
+        tools=[tool],
+        messages=MESSAGES,  # type: ignore[list-item,arg-type]
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use" and final.content[0].input == block.input  # type: ignore[union-attr]
+
+
+def test_anthropic_errors(fake: FakeOllama, claude: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        claude.messages.create(model="nope", max_tokens=10, messages=MESSAGES)  # type: ignore[arg-type]
+    assert missing.value.body["error"] == {  # type: ignore[index]
+        "type": "not_found_error",
+        "message": "model 'nope' not found",
+    }
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        claude.messages.create(model="llama3.2", max_tokens=0, messages=MESSAGES)  # type: ignore[arg-type]
+    assert bad.value.body["error"]["message"] == "max_tokens is required and must be positive"  # type: ignore[index]
+    no_max = post(fake, "/v1/messages", {"model": "llama3.2", "messages": MESSAGES})
+    assert no_max.status_code == 400
+    assert no_max.headers["content-type"] == "application/json; charset=utf-8"
+    assert no_max.json()["type"] == "error" and no_max.json()["request_id"].startswith("req_")
+    folded = post(
+        fake, "/v1/messages", {"model": "llama3.2", "MAX_TOKENS": 2, "messages": MESSAGES}
+    )
+    assert folded.json()["usage"]["output_tokens"] == 2
+    fractional = post(
+        fake, "/v1/messages", {"model": "llama3.2", "max_tokens": 2.5, "messages": MESSAGES}
+    )
+    assert fractional.json()["error"]["message"] == (
+        "json: cannot unmarshal number 2.5 into Go struct field MessagesRequest.max_tokens of type int"
+    )
+    fake.configure(busy_next=1)
+    with pytest.raises(anthropic.InternalServerError) as busy:
+        claude.messages.create(model="llama3.2", max_tokens=10, messages=MESSAGES)  # type: ignore[arg-type]
+    assert busy.value.status_code == 503
+    assert busy.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    fake.configure(fault="error_before_first")
+    with pytest.raises(anthropic.InternalServerError) as failed:
+        claude.messages.create(model="llama3.2", max_tokens=10, messages=MESSAGES)  # type: ignore[arg-type]
+    assert failed.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    fake.configure(fault="midstream_error", fault_after=2)
+    cut = httpx.post(
+        fake.url + "/v1/messages",
+        json={"model": "llama3.2", "max_tokens": 9, "stream": True, "messages": MESSAGES},
+    )
+    names = [name for name, _ in sse_events(cut.text)]
+    assert cut.status_code == 200 and names[-1] == "content_block_delta"  # no message_stop
+    fake.configure(fault=None)
+    counted = httpx.post(fake.url + "/v1/messages/count_tokens", json={"model": "llama3.2"})
+    assert (counted.status_code, counted.text) == (404, "404 page not found")
+    with pytest.raises(anthropic.NotFoundError):
+        claude.messages.count_tokens(model="llama3.2", messages=MESSAGES)  # type: ignore[arg-type]
+
+
+# --- /v1/responses (OpenAI Responses API) -------------------------------------------------------
+
+
+def test_responses(fake: FakeOllama, oai: openai.OpenAI, client: ollama.Client) -> None:
+    native = client.chat(model="llama3.2", messages=MESSAGES)
+    response = oai.responses.create(model="llama3.2", input=SKY)
+    assert response.id.startswith("resp_") and response.object == "response"
+    assert response.status == "completed" and response.model == "llama3.2"
+    assert response.output_text == native.message.content
+    assert response.usage is not None
+    assert response.usage.input_tokens == native.prompt_eval_count
+    assert (response.usage.output_tokens, response.usage.total_tokens) == (
+        12,
+        12 + (native.prompt_eval_count or 0),
+    )
+    capped = oai.responses.create(model="llama3.2", input=SKY, max_output_tokens=4)
+    assert capped.usage is not None and capped.usage.output_tokens == 4
+    assert capped.max_output_tokens == 4
+    assert last_view(fake)["options"] == {"temperature": 1.0, "num_predict": 4}
+    raw = post(fake, "/v1/responses", {"model": "llama3.2", "input": SKY})
+    assert raw.headers["content-type"] == "application/json" and raw.text.endswith("}\n")
+
+
+def test_responses_stream(fake: FakeOllama, oai: openai.OpenAI) -> None:
+    events = list(
+        oai.responses.create(model="llama3.2", input=SKY, stream=True, max_output_tokens=5)
+    )
+    kinds = [e.type for e in events]
+    assert kinds[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert kinds.count("response.output_text.delta") == 5
+    assert kinds[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    completed = events[-1]
+    assert completed.type == "response.completed"
+    assert completed.response.usage is not None and completed.response.usage.output_tokens == 5
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert completed.response.output_text == text
+    raw = httpx.post(
+        fake.url + "/v1/responses", json={"model": "llama3.2", "input": SKY, "stream": True}
+    )
+    assert raw.headers["content-type"] == "text/event-stream" and "[DONE]" not in raw.text
+    assert raw.text.startswith("event: response.created\ndata: {")
+    fake.configure(fault="midstream_error", fault_after=2)
+    cut = httpx.post(
+        fake.url + "/v1/responses", json={"model": "llama3.2", "input": SKY, "stream": True}
+    )
+    assert cut.status_code == 200 and "response.completed" not in cut.text
+    assert cut.text.count("event: response.output_text.delta") == 2
+
+
+def test_responses_errors(oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as missing:
+        oai.responses.create(model="nope", input=SKY)
+    assert missing.value.body == {
+        "message": "model 'nope' not found",
+        "type": "not_found_error",
+        "param": None,
+        "code": None,
+    }
+    with pytest.raises(openai.BadRequestError) as bad:
+        oai.responses.create(model="llama3.2", input=[{"type": "nope"}])  # type: ignore[list-item]
+    assert bad.value.body["message"] == 'input[0]: unknown input item type: "nope"'  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError):
+        oai.responses.create(model="llama3.2", input=SKY, max_output_tokens=0.5)  # type: ignore[arg-type]
 
 
 # --- faults and load ----------------------------------------------------------------------------

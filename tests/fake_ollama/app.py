@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from sanic import HTTPResponse, Request, Sanic
 
-from . import control, embeddings, management, native, openai_compat
+from . import anthropic, control, embeddings, management, native, openai_compat, responses
 from .gofold import fold_name
 from .records import note, record
 from .state import Config, State
@@ -53,6 +53,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/completions": {POST: openai_compat.completions},
     "/v1/embeddings": {POST: openai_compat.embeddings},
     "/v1/models": {GET: openai_compat.list_models},
+    "/v1/responses": {POST: responses.responses},
+    "/v1/messages": {POST: anthropic.messages},
 }
 PARAM_ROUTES: dict[str, dict[str, Handler]] = {
     "/api/blobs/": {HEAD: management.blob, POST: management.blob},
