@@ -24,6 +24,7 @@ Decoded structs are dicts holding the fields that were assigned (JSON names as k
 from __future__ import annotations
 
 import base64
+import binascii
 import codecs
 import json
 import math
@@ -356,12 +357,13 @@ class _Bytes(GoType):
             state.mismatch(node, self.go_name)
             return current
         text = clean(node).replace("\r", "").replace("\n", "")
-        bad = re.search(r"[^A-Za-z0-9+/=]|=[^=]", text)
-        if bad is not None or len(text) % 4:
+        try:
+            return base64.b64decode(text, validate=True)
+        except binascii.Error:
+            bad = re.search(r"[^A-Za-z0-9+/=]|=[^=]", text)
             where = bad.start() if bad is not None else len(text) - len(text) % 4
             state.save(GoError(f"illegal base64 data at input byte {where}"))
             return current
-        return base64.b64decode(text)
 
 
 class Slice(GoType):
