@@ -599,6 +599,8 @@ def test_fault_abrupt_close(fake: FakeOllama, client: ollama.Client) -> None:
             fake.url + "/api/generate", json={"model": "llama3.2", "prompt": "x", "stream": False}
         )
     assert fake.cancellations() == []
+    assert [v["outcome"] for v in fake.decoded()] == ["error", "error"]
+    assert fake.decoded()[0]["generated"] == 2
     fake.configure(fault=None)
     assert client.chat(model="llama3.2", messages=MESSAGES).done
 

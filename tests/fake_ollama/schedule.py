@@ -53,6 +53,7 @@ class Tracker:
     async def abort(self) -> None:
         """Drop the TCP connection mid-response, then wait to be cancelled."""
         self.aborted = True
+        note(self.request, outcome="error")
         abort = getattr(self.request.transport, "abort", None)
         if callable(abort):
             abort()
