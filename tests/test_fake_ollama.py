@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import ollama
 import openai
@@ -43,6 +44,11 @@ def client(fake: FakeOllama) -> ollama.Client:
 @pytest.fixture
 def oai(fake: FakeOllama) -> openai.OpenAI:
     return openai.OpenAI(base_url=fake.url + "/v1", api_key="x", max_retries=0)
+
+
+@pytest.fixture
+def claude(fake: FakeOllama) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=fake.url, api_key="sk-ant-test", max_retries=0)
 
 
 def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
@@ -351,11 +357,15 @@ def test_openai_chat(client: ollama.Client, oai: openai.OpenAI) -> None:
     assert completion.usage is not None
     assert completion.usage.prompt_tokens == native.prompt_eval_count
     assert completion.usage.completion_tokens == native.eval_count
-    capped = oai.chat.completions.create(
-        model="llama3.2", messages=MESSAGES, max_completion_tokens=3
-    )
+    capped = oai.chat.completions.create(model="llama3.2", messages=MESSAGES, max_tokens=3)
     assert capped.choices[0].finish_reason == "length"
     assert capped.usage is not None and capped.usage.completion_tokens == 3
+    # openai.ChatCompletionRequest has no max_completion_tokens field: Ollama ignores it
+    ignored = oai.chat.completions.create(
+        model="llama3.2", messages=MESSAGES, max_completion_tokens=3
+    )
+    assert ignored.choices[0].finish_reason == "stop"
+    assert ignored.usage is not None and ignored.usage.completion_tokens == 12
 
 
 def test_openai_chat_stream(oai: openai.OpenAI, fake: FakeOllama) -> None:
@@ -547,12 +557,12 @@ def test_fault_midstream_openai(fake: FakeOllama, oai: openai.OpenAI) -> None:
     assert len(chunks) == 3 and chunks[-1].choices[0].finish_reason is None
 
 
-def test_fault_busy_and_load_timeout(
-    fake: FakeOllama, client: ollama.Client, oai: openai.OpenAI
-) -> None:
-    fake.configure(fault="busy")
+def assert_busy(client: ollama.Client, oai: openai.OpenAI, stream: bool = False) -> None:
+    """One native and one OpenAI request, both answered 503 "server busy" before any byte."""
     with pytest.raises(ollama.ResponseError) as err:
-        client.chat(model="llama3.2", messages=MESSAGES)
+        list(client.chat(model="llama3.2", messages=MESSAGES, stream=True)) if stream else (
+            client.chat(model="llama3.2", messages=MESSAGES)
+        )
     assert (err.value.status_code, err.value.error) == (
         503,
         "server busy, please try again.  maximum pending requests exceeded",
@@ -560,6 +570,13 @@ def test_fault_busy_and_load_timeout(
     with pytest.raises(openai.InternalServerError) as oerr:
         oai.chat.completions.create(model="llama3.2", messages=MESSAGES)
     assert oerr.value.status_code == 503
+
+
+def test_fault_busy_and_load_timeout(
+    fake: FakeOllama, client: ollama.Client, oai: openai.OpenAI
+) -> None:
+    fake.configure(fault="busy")
+    assert_busy(client, oai)
     fake.configure(fault="load_timeout", first_byte_ms=150)
     started = time.monotonic()
     with pytest.raises(ollama.ResponseError) as err:
@@ -582,6 +599,8 @@ def test_fault_abrupt_close(fake: FakeOllama, client: ollama.Client) -> None:
             fake.url + "/api/generate", json={"model": "llama3.2", "prompt": "x", "stream": False}
         )
     assert fake.cancellations() == []
+    assert [v["outcome"] for v in fake.decoded()] == ["error", "error"]
+    assert fake.decoded()[0]["generated"] == 2
     fake.configure(fault=None)
     assert client.chat(model="llama3.2", messages=MESSAGES).done
 
@@ -592,3 +611,512 @@ def test_restart_keeps_port(server: FakeOllama) -> None:
     server.restart()
     assert server.port == port
     assert httpx.get(server.url + "/api/version").json() == {"version": "0.33.0"}
+
+
+# --- Go decoding, through HTTP ----------------------------------------------------------------
+
+
+def post(fake: FakeOllama, path: str, body: bytes | str | dict[str, Any]) -> httpx.Response:
+    if isinstance(body, dict):
+        return httpx.post(fake.url + path, json=body)
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    return httpx.post(fake.url + path, content=raw)
+
+
+def last_view(fake: FakeOllama) -> dict[str, Any]:
+    return fake.decoded()[-1]
+
+
+def chat_body(extra: str) -> str:
+    return '{"messages":[{"role":"user","content":"Why is the sky blue?"}],"stream":false,' + extra
+
+
+def test_keys_match_fields_as_go_does(fake: FakeOllama) -> None:
+    cases = [
+        ('"model":"nope","Model":"llama3.2"}', "llama3.2"),  # the last spelling wins
+        ('"MODEL":"llama3.2"}', "llama3.2"),
+        ('"mod\\u0065l":"llama3.2"}', "llama3.2"),
+        ('"model":"LLAMA3.2:latest"}', "LLAMA3.2:latest"),  # echoed as sent
+    ]
+    for extra, model in cases:
+        reply = post(fake, "/api/chat", chat_body(extra))
+        assert (reply.status_code, reply.json()["model"]) == (200, model), extra
+        assert last_view(fake)["model"] == model
+    folded = post(fake, "/api/chat", chat_body('"model":"llama3.2","optionſ":{"num_predict":3}}'))
+    assert (folded.json()["eval_count"], folded.json()["done_reason"]) == (3, "length")
+    assert last_view(fake)["options"] == {"num_predict": 3.0}
+    assert last_view(fake)["num_predict"] == 3
+    kelvin = post(fake, "/api/chat", chat_body('"model":"llama3.2","\u212aeep_alive":"10m"}'))
+    assert kelvin.status_code == 200 and last_view(fake)["keep_alive_ns"] == 600_000_000_000
+    nested = post(
+        fake,
+        "/api/chat",
+        '{"model":"llama3.2","stream":false,"MESSAGES":[{"ROLE":"USER","Content":"Why is the sky blue?"}]}',
+    )
+    plain = post(fake, "/api/chat", chat_body('"model":"llama3.2"}'))
+    assert nested.json()["prompt_eval_count"] == plain.json()["prompt_eval_count"]
+    assert nested.json()["message"]["content"] == plain.json()["message"]["content"]
+    trailing = post(fake, "/api/chat", chat_body('"model":"llama3.2"} {"model":"x"} garbage'))
+    assert trailing.status_code == 200
+
+
+def test_options_map_as_ollama_reads_it(fake: FakeOllama) -> None:
+    def run(options: str) -> dict[str, Any]:
+        reply = post(
+            fake,
+            "/api/generate",
+            f'{{"model":"llama3.2","prompt":"hi","stream":false,"options":{options}}}',
+        )
+        assert reply.status_code == 200, reply.text
+        data: dict[str, Any] = reply.json()
+        return data
+
+    assert run('{"NUM_PREDICT":3}')["eval_count"] == 12  # map keys match exactly
+    assert run('{"num_predict":0.5}')["eval_count"] == 12  # truncated to 0: no limit
+    assert last_view(fake)["num_predict"] is None
+    assert run('{"num_predict":-1}')["eval_count"] == 12
+    assert run('{"num_predict":1e300}')["eval_count"] == 12  # MinInt64: no limit
+    capped = run('{"num_predict":4.9}')
+    assert (capped["eval_count"], capped["done_reason"]) == (4, "length")
+    assert run('{"num_predict":5,"num_predict":2}')["eval_count"] == 2
+    assert run('{"num_predict":5},"options":{"seed":1}')["eval_count"] == 5  # maps merge
+    bad = post(
+        fake, "/api/generate", '{"model":"llama3.2","prompt":"hi","options":{"num_ctx":"x"}}'
+    )
+    assert (bad.status_code, bad.json()) == (
+        500,
+        {"error": 'option "num_ctx" must be of type integer'},
+    )
+
+
+def test_go_decoding_errors_over_http(fake: FakeOllama) -> None:
+    nan = post(
+        fake, "/api/chat", '{"model":"llama3.2","messages":[],"options":{"temperature":NaN}}'
+    )
+    assert (nan.status_code, nan.json()) == (
+        400,
+        {"error": "invalid character 'N' looking for beginning of value"},
+    )
+    inf = post(fake, "/api/chat", '{"model":"llama3.2","options":{"temperature":Infinity}}')
+    assert inf.status_code == 400
+    fraction = post(
+        fake, "/v1/chat/completions", {"model": "llama3.2", "messages": MESSAGES, "max_tokens": 0.5}
+    )
+    assert fraction.status_code == 400
+    assert fraction.headers["content-type"] == "application/json; charset=utf-8"
+    assert fraction.json()["error"] == {
+        "message": "json: cannot unmarshal number 0.5 into Go struct field "
+        "ChatCompletionRequest.max_tokens of type int",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    unknown = post(fake, "/api/chat", b'{"model":"llama3.2\xff","messages":[]}')
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"error": "model 'llama3.2\ufffd' not found"},
+    )
+    surrogate = post(
+        fake,
+        "/api/chat",
+        chat_body('"model":"llama3.2","messages":[{"role":"user","content":"\\ud800"}]}'),
+    )
+    assert surrogate.status_code == 200
+    keep_alive = post(fake, "/api/generate", '{"model":"llama3.2","keep_alive":true}')
+    assert (keep_alive.status_code, keep_alive.json()) == (
+        400,
+        {"error": "Unsupported type: 'bool'"},
+    )
+
+
+def test_v1_fields_as_go_decodes_them(fake: FakeOllama) -> None:
+    reply = post(
+        fake,
+        "/v1/chat/completions",
+        '{"model":"llama3.2","messages":[{"ROLE":"user","CONTENT":"Why is the sky blue?"}],'
+        '"max_tokens":2,"MAX_TOKENS":4}',
+    )
+    assert reply.json()["usage"]["completion_tokens"] == 4
+    view = last_view(fake)
+    assert view["options"] == {"num_predict": 4, "temperature": 1.0, "top_p": 1.0}
+    assert (view["num_predict"], view["stream"], view["done_reason"]) == (4, False, "length")
+    streamed = post(
+        fake,
+        "/v1/chat/completions",
+        '{"model":"llama3.2","messages":[{"role":"user","content":"x"}],"Stream":true,'
+        '"Stream_Optionſ":{"INCLUDE_USAGE":true}}',
+    )
+    chunks = [json.loads(p) for p in sse_payloads(streamed.text)[:-1]]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 12
+    zero = post(
+        fake, "/v1/chat/completions", {"model": "llama3.2", "messages": MESSAGES, "max_tokens": 0}
+    )
+    assert zero.json()["usage"]["completion_tokens"] == 12  # num_predict 0: no limit
+
+
+def test_show_reads_model_then_name(fake: FakeOllama) -> None:
+    for body in ('{"name":"llama3.2"}', '{"model":"","name":"llama3.2"}', '{"NAME":"llama3.2"}'):
+        reply = post(fake, "/api/show", body)
+        assert reply.status_code == 200, body
+        assert reply.json()["details"]["family"] == "llama"
+    assert post(fake, "/api/show", '{"model":"nope","name":"llama3.2"}').status_code == 404
+    assert post(fake, "/api/show", "{}").json() == {"error": "model is required"}
+
+
+# --- token accounting ---------------------------------------------------------------------------
+
+
+def test_uncapped_length_is_configurable_and_counted(fake: FakeOllama) -> None:
+    fake.configure(tokens=2000, fast=True)
+    with httpx.stream(
+        "POST", fake.url + "/api/chat", json={"model": "llama3.2", "messages": MESSAGES}
+    ) as response:
+        lines = [json.loads(line) for line in response.iter_lines()]
+    assert len(lines) == 2001 and lines[-1]["eval_count"] == 2000
+    assert all(line.get("message", {}).get("content") for line in lines[:-1])
+    view = last_view(fake)
+    assert (view["generated"], view["eval_count"], view["outcome"]) == (2000, 2000, "done")
+    capped = post(fake, "/v1/completions", {"model": "llama3.2", "prompt": "x", "max_tokens": 7})
+    assert capped.json()["usage"]["completion_tokens"] == 7
+    assert fake.generated_tokens() == 2007
+    assert fake.generated_tokens("/v1/completions") == 7
+    totals = fake.token_totals()
+    assert totals["eval_count"] == 2007 and totals["requests"] == 2
+    assert (
+        totals["prompt_eval_count"]
+        == lines[-1]["prompt_eval_count"] + capped.json()["usage"]["prompt_tokens"]
+    )
+
+
+def test_cancelled_generation_counts_what_was_generated(fake: FakeOllama) -> None:
+    fake.configure(pace_ms=30, tokens=500)
+    with httpx.stream(
+        "POST", fake.url + "/api/chat", json={"model": "llama3.2", "messages": MESSAGES}
+    ) as response:
+        lines = response.iter_lines()
+        next(lines), next(lines), next(lines)
+    fake.wait_cancellations(1)
+    fake.wait_idle()
+    view = last_view(fake)
+    assert view["outcome"] == "cancelled"
+    assert 3 <= view["generated"] < 50 and "eval_count" not in view
+    assert fake.generated_tokens() == view["generated"]
+
+
+# --- /v1/messages (Anthropic) -------------------------------------------------------------------
+
+
+def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for block in (b for b in text.split("\n\n") if b):
+        event, data = block.split("\n")
+        assert event.startswith("event: ") and data.startswith("data: "), block
+        out.append((event[len("event: ") :], json.loads(data[len("data: ") :])))
+    return out
+
+
+def test_anthropic_messages(
+    fake: FakeOllama, claude: anthropic.Anthropic, client: ollama.Client
+) -> None:
+    native = client.chat(model="llama3.2", messages=MESSAGES)
+    message = claude.messages.create(model="llama3.2", max_tokens=100, messages=MESSAGES)  # type: ignore[arg-type]
+    assert message.id.startswith("msg_") and message.model == "llama3.2"
+    assert message.role == "assistant" and message.stop_reason == "end_turn"
+    assert [b.type for b in message.content] == ["text"]
+    assert message.content[0].text == native.message.content  # type: ignore[union-attr]
+    assert message.usage.input_tokens == native.prompt_eval_count
+    assert message.usage.output_tokens == native.eval_count == 12
+    capped = claude.messages.create(model="llama3.2", max_tokens=5, messages=MESSAGES)  # type: ignore[arg-type]
+    assert (capped.stop_reason, capped.usage.output_tokens) == ("max_tokens", 5)
+    view = last_view(fake)
+    assert view["options"] == {"num_predict": 5} and view["num_predict"] == 5
+    record = fake.requests("/v1/messages")[-1]
+    sent = record["headers"]  # x-api-key (older SDKs) or a bearer token (2.x)
+    assert sent.get("x-api-key") == "sk-ant-test" or sent["authorization"] == "Bearer sk-ant-test"
+    assert record["headers"]["anthropic-version"]
+    keyed = httpx.post(
+        fake.url + "/v1/messages",
+        headers={"x-api-key": "sk-ant-other"},
+        json={"model": "llama3.2", "max_tokens": 2, "messages": MESSAGES},
+    )
+    assert keyed.status_code == 200
+    assert fake.requests("/v1/messages")[-1]["headers"]["x-api-key"] == "sk-ant-other"
+    thinking = claude.messages.create(
+        model="llama3.2",
+        max_tokens=50,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=MESSAGES,  # type: ignore[arg-type]
+    )
+    assert thinking.stop_reason == "end_turn"  # thinking is relaxed for non-thinking models
+
+
+def test_anthropic_stream(fake: FakeOllama, claude: anthropic.Anthropic) -> None:
+    with claude.messages.stream(model="llama3.2", max_tokens=100, messages=MESSAGES) as stream:  # type: ignore[arg-type]
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    whole = claude.messages.create(model="llama3.2", max_tokens=100, messages=MESSAGES)  # type: ignore[arg-type]
+    assert text == whole.content[0].text  # type: ignore[union-attr]
+    assert (final.stop_reason, final.usage.output_tokens) == ("end_turn", 12)
+    assert final.usage.input_tokens == whole.usage.input_tokens
+    raw = httpx.post(
+        fake.url + "/v1/messages",
+        json={"model": "llama3.2", "max_tokens": 3, "stream": True, "messages": MESSAGES},
+    )
+    assert raw.headers["content-type"] == "text/event-stream"
+    assert raw.headers["cache-control"] == "no-cache"
+    events = sse_events(raw.text)
+    names = [name for name, _ in events]
+    assert names == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert all(data["type"] == name for name, data in events)
+    start = events[0][1]["message"]
+    # Ollama's estimate: len("user") + len(SKY) = 24 bytes, / 4
+    assert start["usage"] == {"input_tokens": 6, "output_tokens": 0}
+    delta = events[-2][1]
+    assert delta["delta"] == {"stop_reason": "max_tokens"}
+    assert delta["usage"]["output_tokens"] == 3 and delta["usage"]["input_tokens"] > 6
+    fake.configure(anthropic_ping=True)
+    pinged = httpx.post(
+        fake.url + "/v1/messages",
+        json={"model": "llama3.2", "max_tokens": 3, "stream": True, "messages": MESSAGES},
+    )
+    assert [name for name, _ in sse_events(pinged.text)][:2] == ["message_start", "ping"]
+
+
+def test_anthropic_tools(claude: anthropic.Anthropic) -> None:
+    tool = {
+        "name": "get_weather",
+        "description": "weather",
+        "input_schema": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    }
+    message = claude.messages.create(
+        model="llama3.2",
+        max_tokens=100,
+        tools=[tool],
+        messages=MESSAGES,  # type: ignore[list-item,arg-type]
+    )
+    assert message.stop_reason == "tool_use"
+    block = message.content[0]
+    assert block.type == "tool_use" and block.name == "get_weather"
+    assert isinstance(block.input["city"], str)  # type: ignore[index]
+    with claude.messages.stream(
+        model="llama3.2",
+        max_tokens=100,
+        tools=[tool],
+        messages=MESSAGES,  # type: ignore[list-item,arg-type]
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use" and final.content[0].input == block.input  # type: ignore[union-attr]
+
+
+def test_anthropic_errors(fake: FakeOllama, claude: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        claude.messages.create(model="nope", max_tokens=10, messages=MESSAGES)  # type: ignore[arg-type]
+    assert missing.value.body["error"] == {  # type: ignore[index]
+        "type": "not_found_error",
+        "message": "model 'nope' not found",
+    }
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        claude.messages.create(model="llama3.2", max_tokens=0, messages=MESSAGES)  # type: ignore[arg-type]
+    assert bad.value.body["error"]["message"] == "max_tokens is required and must be positive"  # type: ignore[index]
+    no_max = post(fake, "/v1/messages", {"model": "llama3.2", "messages": MESSAGES})
+    assert no_max.status_code == 400
+    assert no_max.headers["content-type"] == "application/json; charset=utf-8"
+    assert no_max.json()["type"] == "error" and no_max.json()["request_id"].startswith("req_")
+    folded = post(
+        fake, "/v1/messages", {"model": "llama3.2", "MAX_TOKENS": 2, "messages": MESSAGES}
+    )
+    assert folded.json()["usage"]["output_tokens"] == 2
+    fractional = post(
+        fake, "/v1/messages", {"model": "llama3.2", "max_tokens": 2.5, "messages": MESSAGES}
+    )
+    assert fractional.json()["error"]["message"] == (
+        "json: cannot unmarshal number 2.5 into Go struct field MessagesRequest.max_tokens of type int"
+    )
+    fake.configure(busy_next=1)
+    with pytest.raises(anthropic.InternalServerError) as busy:
+        claude.messages.create(model="llama3.2", max_tokens=10, messages=MESSAGES)  # type: ignore[arg-type]
+    assert busy.value.status_code == 503
+    assert busy.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    fake.configure(fault="error_before_first")
+    with pytest.raises(anthropic.InternalServerError) as failed:
+        claude.messages.create(model="llama3.2", max_tokens=10, messages=MESSAGES)  # type: ignore[arg-type]
+    assert failed.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    fake.configure(fault="midstream_error", fault_after=2)
+    cut = httpx.post(
+        fake.url + "/v1/messages",
+        json={"model": "llama3.2", "max_tokens": 9, "stream": True, "messages": MESSAGES},
+    )
+    names = [name for name, _ in sse_events(cut.text)]
+    assert cut.status_code == 200 and names[-1] == "content_block_delta"  # no message_stop
+    fake.configure(fault=None)
+    counted = httpx.post(fake.url + "/v1/messages/count_tokens", json={"model": "llama3.2"})
+    assert (counted.status_code, counted.text) == (404, "404 page not found")
+    with pytest.raises(anthropic.NotFoundError):
+        claude.messages.count_tokens(model="llama3.2", messages=MESSAGES)  # type: ignore[arg-type]
+
+
+# --- /v1/responses (OpenAI Responses API) -------------------------------------------------------
+
+
+def test_responses(fake: FakeOllama, oai: openai.OpenAI, client: ollama.Client) -> None:
+    native = client.chat(model="llama3.2", messages=MESSAGES)
+    response = oai.responses.create(model="llama3.2", input=SKY)
+    assert response.id.startswith("resp_") and response.object == "response"
+    assert response.status == "completed" and response.model == "llama3.2"
+    assert response.output_text == native.message.content
+    assert response.usage is not None
+    assert response.usage.input_tokens == native.prompt_eval_count
+    assert (response.usage.output_tokens, response.usage.total_tokens) == (
+        12,
+        12 + (native.prompt_eval_count or 0),
+    )
+    capped = oai.responses.create(model="llama3.2", input=SKY, max_output_tokens=4)
+    assert capped.usage is not None and capped.usage.output_tokens == 4
+    assert capped.max_output_tokens == 4
+    assert last_view(fake)["options"] == {"temperature": 1.0, "num_predict": 4}
+    raw = post(fake, "/v1/responses", {"model": "llama3.2", "input": SKY})
+    assert raw.headers["content-type"] == "application/json" and raw.text.endswith("}\n")
+
+
+def test_responses_stream(fake: FakeOllama, oai: openai.OpenAI) -> None:
+    events = list(
+        oai.responses.create(model="llama3.2", input=SKY, stream=True, max_output_tokens=5)
+    )
+    kinds = [e.type for e in events]
+    assert kinds[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert kinds.count("response.output_text.delta") == 5
+    assert kinds[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    completed = events[-1]
+    assert completed.type == "response.completed"
+    assert completed.response.usage is not None and completed.response.usage.output_tokens == 5
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert completed.response.output_text == text
+    raw = httpx.post(
+        fake.url + "/v1/responses", json={"model": "llama3.2", "input": SKY, "stream": True}
+    )
+    assert raw.headers["content-type"] == "text/event-stream" and "[DONE]" not in raw.text
+    assert raw.text.startswith("event: response.created\ndata: {")
+    fake.configure(fault="midstream_error", fault_after=2)
+    cut = httpx.post(
+        fake.url + "/v1/responses", json={"model": "llama3.2", "input": SKY, "stream": True}
+    )
+    assert cut.status_code == 200 and "response.completed" not in cut.text
+    assert cut.text.count("event: response.output_text.delta") == 2
+
+
+def test_responses_errors(oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as missing:
+        oai.responses.create(model="nope", input=SKY)
+    assert missing.value.body == {
+        "message": "model 'nope' not found",
+        "type": "not_found_error",
+        "param": None,
+        "code": None,
+    }
+    with pytest.raises(openai.BadRequestError) as bad:
+        oai.responses.create(model="llama3.2", input=[{"type": "nope"}])  # type: ignore[list-item]
+    assert bad.value.body["message"] == 'input[0]: unknown input item type: "nope"'  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError):
+        oai.responses.create(model="llama3.2", input=SKY, max_output_tokens=0.5)  # type: ignore[arg-type]
+
+
+# --- faults and load ----------------------------------------------------------------------------
+
+
+def test_busy_for_the_next_requests(
+    fake: FakeOllama, client: ollama.Client, oai: openai.OpenAI
+) -> None:
+    fake.configure(busy_next=2)
+    assert_busy(client, oai, stream=True)
+    assert client.chat(model="llama3.2", messages=MESSAGES).done
+    assert fake.config()["busy_next"] == 0
+    load = fake.load()
+    assert (load["rejected"], load["inference_total"]) == (2, 3)
+    assert [v["outcome"] for v in fake.decoded()] == ["busy", "busy", "done"]
+
+
+def _concurrent(fake: FakeOllama, count: int) -> list[httpx.Response]:
+    import concurrent.futures
+
+    body = {"model": "llama3.2", "messages": MESSAGES, "stream": False}
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        futures = [
+            pool.submit(httpx.post, fake.url + "/api/chat", json=body, timeout=30)
+            for _ in range(count)
+        ]
+        return [f.result() for f in futures]
+
+
+def test_in_flight_and_peak(fake: FakeOllama) -> None:
+    fake.configure(pace_ms=100, tokens=5)
+    replies = _concurrent(fake, 3)
+    assert [r.status_code for r in replies] == [200, 200, 200]
+    load = fake.wait_idle()
+    assert (load["in_flight"], load["inference_peak"], load["peak_running"]) == (0, 3, 3)
+    fake.reset()
+    assert fake.load()["inference_peak"] == 0
+
+
+def test_parallel_slots_and_queue(fake: FakeOllama) -> None:
+    fake.configure(pace_ms=40, tokens=5, parallel=1, max_queue=5)
+    started = time.monotonic()
+    replies = _concurrent(fake, 3)
+    assert [r.status_code for r in replies] == [200, 200, 200]
+    assert time.monotonic() - started >= 3 * 4 * 0.04  # one at a time
+    load = fake.wait_idle()
+    assert (load["peak_running"], load["peak_queued"], load["rejected"]) == (1, 2, 0)
+    fake.reset()
+    fake.configure(pace_ms=100, tokens=5, parallel=1, max_queue=0)
+    statuses = sorted(r.status_code for r in _concurrent(fake, 2))
+    assert statuses == [200, 503]
+    assert fake.load()["peak_running"] == 1 and fake.load()["rejected"] == 1
+
+
+# --- pull from a configurable registry ----------------------------------------------------------
+
+
+def test_pull_from_registry(fake: FakeOllama, client: ollama.Client) -> None:
+    fake.configure(registry=["mistral:7b"])
+    assert "mistral:7b" not in {m.model for m in client.list().models}
+    progress = list(client.pull("mistral:7b", stream=True))
+    statuses = [p.status for p in progress]
+    assert statuses[0] == "pulling manifest"
+    assert statuses[-3:] == ["verifying sha256 digest", "writing manifest", "success"]
+    layers = [p for p in progress if (p.status or "").startswith("pulling ") and p.digest]
+    assert layers and all(p.digest and p.digest.startswith("sha256:") and p.total for p in layers)
+    assert all(p.status == f"pulling {p.digest[7:19]}" for p in layers if p.digest)
+    assert layers[-1].completed == layers[-1].total
+    assert "mistral:7b" in {m.model for m in client.list().models}
+    assert client.chat(model="mistral:7b", messages=MESSAGES).done
+    raw = httpx.post(fake.url + "/api/pull", json={"model": "qwen3:8b"})  # not in the registry
+    assert ndjson(raw) == [
+        {"status": "pulling manifest"},
+        {"error": "pull model manifest: file does not exist"},
+    ]
+    assert raw.status_code == 200
+    blocked = httpx.post(fake.url + "/api/pull", json={"model": "qwen3:8b", "stream": False})
+    assert blocked.status_code == 500

@@ -32,18 +32,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="delay before the first byte (simulated load)",
     )
     parser.add_argument("--tokens", type=int, default=12, help="default generation length")
+    parser.add_argument("--parallel", type=int, default=0, help="model slots (0: no limit)")
+    parser.add_argument("--max-queue", type=int, default=512, help="queue beyond the slots")
+    parser.add_argument("--fast", action="store_true", help="coalesce stream writes")
+    parser.add_argument(
+        "--registry", default=None, help="comma-separated pullable models (default: built-ins)"
+    )
     return parser.parse_args(argv)
+
+
+def _names(text: str) -> list[str]:
+    return [m.strip() for m in text.split(",") if m.strip()]
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the server in a single process until terminated."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     config = Config(
-        models=[m.strip() for m in args.models.split(",") if m.strip()],
+        models=_names(args.models),
         version=args.version,
         pace_ms=args.pace_ms,
         first_byte_ms=args.first_byte_ms,
         tokens=args.tokens,
+        parallel=args.parallel,
+        max_queue=args.max_queue,
+        fast=args.fast,
+        registry=None if args.registry is None else _names(args.registry),
     )
     app = create_app(config)
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
 
 from sanic import HTTPResponse, Request, Sanic
 
-from . import control, embeddings, management, native, openai_compat
+from . import anthropic, control, embeddings, management, native, openai_compat, responses
+from .gofold import fold_name
+from .records import note, record
 from .state import Config, State
 from .web import (
     CT_JSON_UTF8,
     CT_TEXT,
     ApiError,
-    decode_body,
+    anthropic_error,
     json_response,
     native_error,
     openai_error,
@@ -52,6 +53,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/v1/completions": {POST: openai_compat.completions},
     "/v1/embeddings": {POST: openai_compat.embeddings},
     "/v1/models": {GET: openai_compat.list_models},
+    "/v1/responses": {POST: responses.responses},
+    "/v1/messages": {POST: anthropic.messages},
 }
 PARAM_ROUTES: dict[str, dict[str, Handler]] = {
     "/api/blobs/": {HEAD: management.blob, POST: management.blob},
@@ -70,21 +73,6 @@ def resolve(path: str) -> tuple[dict[str, Handler], tuple[str, ...]] | None:
     return None
 
 
-def record(request: Request, state: State, path: str) -> None:
-    """Remember a request for /_fake/requests."""
-    headers = {k.lower(): ", ".join(request.headers.getall(k)) for k in request.headers}
-    state.requests.append(
-        {
-            "method": request.method,
-            "path": path,
-            "query": request.query_string,
-            "headers": headers,
-            "body": decode_body(request),
-            "time": time.time(),
-        }
-    )
-
-
 def authorised(request: Request, state: State) -> bool:
     """True unless require_token is set and the bearer token does not match."""
     token = state.config.require_token
@@ -98,6 +86,14 @@ async def handle(request: Request, **_: Any) -> HTTPResponse | None:
     if path.startswith("/_fake/"):
         return await control.handle(request, state, path)
     record(request, state, path)
+    state.load.enter(path)
+    try:
+        return await _dispatch(request, state, path)
+    finally:
+        state.load.leave(path)
+
+
+async def _dispatch(request: Request, state: State, path: str) -> HTTPResponse | None:
     if request.method == "OPTIONS" and request.headers.get("origin"):
         return raw(b"", 204)
     if path != "/" and path.endswith("/") and resolve(path.rstrip("/")):
@@ -120,6 +116,9 @@ async def handle(request: Request, **_: Any) -> HTTPResponse | None:
         status, message, content_type = err.status, err.message, err.content_type
     except (TypeError, ValueError, KeyError, AttributeError) as err:  # odd input: still JSON
         status, message, content_type = 500, f"fake-ollama: {err!r}", CT_JSON_UTF8
+    note(request, status=status, error=message)
+    if path == "/v1/messages":
+        return anthropic_error(status, message, content_type)
     if path.startswith("/v1/"):
         return openai_error(status, message, content_type)
     return native_error(status, message, content_type)
@@ -137,5 +136,10 @@ def create_app(config: Config, name: str = "fake_ollama") -> Sanic[Any, Any]:
     app.config.NOISY_EXCEPTIONS = False
     app.ctx.state = State(config)
     app.add_route(handle, "/", methods=ALL_METHODS, name="root")
+
+    @app.before_server_start
+    async def warm_case_folding(*_: Any) -> None:
+        fold_name("\u017f")  # builds the fold table now, not on the first non-ASCII key
+
     app.add_route(handle, "/<rest:path>", methods=ALL_METHODS, name="any")
     return app

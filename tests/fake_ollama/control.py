@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sanic import HTTPResponse, Request
 
 from .state import ConfigError, State
 from .web import CT_JSON_UTF8, CT_TEXT, json_response, raw
+
+
+def token_totals(records: list[dict[str, Any]], path: str | None = None) -> dict[str, int]:
+    """Sums over the decoded views: tokens reported (prompt/eval counts) and generated."""
+    totals = {"requests": 0, "prompt_eval_count": 0, "eval_count": 0, "generated": 0}
+    for entry in records:
+        decoded = entry.get("decoded")
+        if decoded is None or (path is not None and entry["path"] != path):
+            continue
+        totals["requests"] += 1
+        for key in ("prompt_eval_count", "eval_count", "generated"):
+            totals[key] += int(decoded.get(key) or 0)
+    return totals
 
 
 async def handle(request: Request, state: State, path: str) -> HTTPResponse:
@@ -17,6 +31,10 @@ async def handle(request: Request, state: State, path: str) -> HTTPResponse:
         return json_response(state.requests)
     if route == ("GET", "/_fake/cancellations"):
         return json_response(state.cancellations)
+    if route == ("GET", "/_fake/load"):
+        return json_response(state.load.to_json())
+    if route == ("GET", "/_fake/tokens"):
+        return json_response(token_totals(state.requests, request.args.get("path")))
     if route == ("POST", "/_fake/reset"):
         state.reset()
         return json_response({"ok": True, "config": state.config.to_json()})

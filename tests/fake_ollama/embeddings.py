@@ -10,12 +10,14 @@ from typing import Any
 
 from sanic import HTTPResponse, Request
 
-from .generation import BEFORE_FIRST_MESSAGE, Tracker, schedule
+from . import structs
 from .models import ModelSpec
-from .native import context_length, keep_alive_of, options_of
+from .native import context_length, run_options
+from .records import note
+from .schedule import BEFORE_FIRST_MESSAGE, Tracker, scheduled
 from .state import State
 from .util import estimate_tokens, float32, stable_int
-from .web import ApiError, check_types, json_response, parse_json, send_json
+from .web import ApiError, decode_request, json_response, send_json
 
 
 def vector(
@@ -58,37 +60,39 @@ async def embed_core(
 ) -> tuple[list[list[float]], int, dict[str, int]]:
     """Schedule (with faults), then compute vectors; returns (vectors, tokens, timings)."""
     tracker = Tracker(request, state, model, stream=False)
+    note(
+        request, model=model, stream=False, keep_alive_ns=body.get("keep_alive"), outcome="running"
+    )
+    options = run_options(request, body.get("options"))
     started = time.monotonic_ns()
     try:
-        fault = await schedule(state, state.config)
+        async with scheduled(request, state) as fault:
+            if fault is not None:
+                raise ApiError(*fault)
+            if state.config.fault == "error_before_first":
+                note(request, outcome="error", status=500)
+                raise ApiError(500, BEFORE_FIRST_MESSAGE)
     except asyncio.CancelledError:
         tracker.record()
         raise
-    if fault is not None:
-        raise ApiError(*fault)
-    if state.config.fault == "error_before_first":
-        raise ApiError(500, BEFORE_FIRST_MESSAGE)
     load_ns = time.monotonic_ns() - started + 1_019_500
-    state.touch(spec, keep_alive_of(body), context_length(spec, options_of(body)))
+    state.touch(spec, body.get("keep_alive"), context_length(spec, options))
     counts = [estimate_tokens(text) + 2 for text in inputs]
     if body.get("truncate") is False and any(c > spec.context_length for c in counts):
         raise ApiError(400, "the input length exceeds the context length")
-    dims = body.get("dimensions")
-    dims = dims if isinstance(dims, int) and not isinstance(dims, bool) else None
+    dims = body.get("dimensions") or None
     vectors = [vector(spec, text, dims) for text in inputs]
     tokens = sum(min(c, spec.context_length) for c in counts)
+    note(request, prompt_eval_count=tokens, eval_count=0, generated=0, outcome="done")
     total = time.monotonic_ns() - started + load_ns + tokens * 250_000
     return vectors, tokens, {"total_duration": total, "load_duration": load_ns}
 
 
 async def embed(request: Request, state: State) -> HTTPResponse | None:
     """POST /api/embed."""
-    body = parse_json(request, "api.EmbedRequest")
-    check_types(
-        body, "api.EmbedRequest", {"model": ((str,), "string"), "dimensions": ((int,), "int")}
-    )
-    keep_alive_of(body)
-    model = body.get("model") or ""
+    body = decode_request(request, structs.EMBED)
+    model: str = body.get("model", "")
+    note(request, model=model, stream=False)
     if not model:
         raise ApiError(404, "model '' not found")
     inputs = parse_inputs(body.get("input"), "invalid input type")
@@ -109,18 +113,15 @@ async def embed(request: Request, state: State) -> HTTPResponse | None:
 
 async def embeddings(request: Request, state: State) -> HTTPResponse | None:
     """POST /api/embeddings (legacy, unnormalised float64)."""
-    body = parse_json(request, "api.EmbeddingRequest")
-    check_types(
-        body, "api.EmbeddingRequest", {"model": ((str,), "string"), "prompt": ((str,), "string")}
-    )
-    keep_alive_of(body)
-    model = body.get("model") or ""
+    body = decode_request(request, structs.EMBEDDING)
+    model: str = body.get("model", "")
+    note(request, model=model, stream=False)
     if not model:
         raise ApiError(400, "model is required")
     spec = state.lookup(model)
     if spec is None:
         raise not_found(model)
-    prompt = body.get("prompt") or ""
+    prompt: str = body.get("prompt", "")
     await embed_core(request, state, spec, model, [], body)
     values = vector(spec, prompt, normalize=False) if prompt else []
     return await send_json(request, {"embedding": values})

@@ -1,4 +1,4 @@
-"""The generation engine: pacing, fault injection, disconnect tracking, metrics."""
+"""The generation engine: pacing, fault injection, disconnect tracking, metrics, token records."""
 
 from __future__ import annotations
 
@@ -10,62 +10,14 @@ from typing import Any, Protocol
 from sanic import HTTPResponse, Request
 
 from .plan import Piece, Plan
+from .records import note
+from .schedule import BEFORE_FIRST_MESSAGE, MIDSTREAM_MESSAGE, Tracker, scheduled
 from .state import Config, State
 from .util import rfc3339_utc
 from .web import send_json
 
-MIDSTREAM_MESSAGE = "an error was encountered while running the model"
-BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
-LOAD_TIMEOUT_MESSAGE = "timed out waiting for llama runner to start - progress 0.00 - "
-BEFORE_FIRST_MESSAGE = "llama runner process has terminated: exit status 2"
 NS_PER_MS = 1_000_000
-
-
-class Tracker:
-    """Records a cancellation when the client goes away before the handler finishes."""
-
-    def __init__(self, request: Request, state: State, model: str, stream: bool) -> None:
-        self.request = request
-        self.state = state
-        self.model = model
-        self.stream = stream
-        self.tokens_sent = 0
-        self.aborted = False
-
-    def record(self) -> None:
-        """Store a cancellation entry (unless the fake itself closed the connection)."""
-        if self.aborted:
-            return
-        entry: dict[str, Any] = {
-            "path": self.request.path,
-            "time": time.time(),
-            "tokens_sent": self.tokens_sent,
-            "model": self.model,
-            "stream": self.stream,
-        }
-        request_id = self.request.headers.get("x-request-id")
-        if request_id:
-            entry["request_id"] = request_id
-        self.state.cancellations.append(entry)
-
-    async def abort(self) -> None:
-        """Drop the TCP connection mid-response, then wait to be cancelled."""
-        self.aborted = True
-        abort = getattr(self.request.transport, "abort", None)
-        if callable(abort):
-            abort()
-        await asyncio.sleep(5)
-        raise asyncio.CancelledError
-
-
-async def schedule(state: State, cfg: Config) -> tuple[int, str] | None:
-    """Simulate scheduling/loading: busy and load_timeout faults, first-byte delay."""
-    if cfg.fault == "busy":
-        return 503, BUSY_MESSAGE
-    await asyncio.sleep(cfg.first_byte_ms / 1000)
-    if cfg.fault == "load_timeout":
-        return 500, LOAD_TIMEOUT_MESSAGE
-    return None
+FAST_FLUSH_BYTES = 32 * 1024
 
 
 @dataclass
@@ -111,6 +63,7 @@ class Formatter(Protocol):
     stream_content_type: str
     aggregate_content_type: str
     aggregate_newline: bool
+    stream_headers: tuple[tuple[str, str], ...]
 
     def piece(self, piece: Piece, created_ns: int) -> list[bytes]:
         """Events for one piece."""
@@ -143,21 +96,48 @@ class Clock:
 async def run_generation(
     request: Request, state: State, model: str, plan: Plan, fmt: Formatter, stream: bool
 ) -> HTTPResponse | None:
-    """Produce a generation with pacing and faults; record client disconnects."""
+    """Produce a generation with pacing and faults; record tokens and client disconnects."""
     cfg = state.config
     tracker = Tracker(request, state, model, stream)
+    note(request, model=model, stream=stream, generated=0, outcome="running")
     started = time.monotonic_ns()
     try:
-        fault = await schedule(state, cfg)
-        if fault is not None:
-            return fmt.error(fault[0], fault[1], False)
-        if cfg.fault == "error_before_first":
-            return fmt.error(500, BEFORE_FIRST_MESSAGE, stream)
-        load_ns = time.monotonic_ns() - started + 1_200_000
-        return await _emit(request, cfg, plan, fmt, stream, tracker, started, load_ns)
+        async with scheduled(request, state) as fault:
+            if fault is not None:
+                return fmt.error(fault[0], fault[1], False)
+            if cfg.fault == "error_before_first":
+                note(request, outcome="error", status=500)
+                return fmt.error(500, BEFORE_FIRST_MESSAGE, stream)
+            load_ns = time.monotonic_ns() - started + 1_200_000
+            return await _emit(request, cfg, plan, fmt, stream, tracker, started, load_ns)
     except asyncio.CancelledError:
         tracker.record()
         raise
+
+
+class _Writer:
+    """Sends events one per write, or coalesced in fast mode."""
+
+    def __init__(self, response: Any, fast: bool) -> None:
+        self.response = response
+        self.fast = fast
+        self.buffer: list[bytes] = []
+        self.size = 0
+
+    async def send(self, events: list[bytes]) -> None:
+        if not self.fast:
+            for event in events:
+                await self.response.send(event)
+            return
+        self.buffer += events
+        self.size += sum(len(e) for e in events)
+        if self.size >= FAST_FLUSH_BYTES:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.buffer:
+            data, self.buffer, self.size = b"".join(self.buffer), [], 0
+            await self.response.send(data)
 
 
 async def _emit(
@@ -173,38 +153,50 @@ async def _emit(
     midstream = cfg.fault in ("midstream_error", "abrupt_close")
     trigger = min(cfg.fault_after, len(plan.pieces)) if midstream else -1
     clock = Clock()
-    response = await request.respond(content_type=fmt.stream_content_type) if stream else None
+    writer: _Writer | None = None
+    if stream:
+        response = await request.respond(
+            content_type=fmt.stream_content_type, headers=dict(fmt.stream_headers)
+        )
+        writer = _Writer(response, cfg.fast)
+    view = note(request, prompt_eval_count=plan.prompt_tokens)
     eval_started = time.monotonic_ns()
     sent: list[Piece] = []
     for index in range(len(plan.pieces) + 1):
         if index > 0 and cfg.pace_ms:
+            if writer is not None:
+                await writer.flush()
             await asyncio.sleep(cfg.pace_ms / 1000)
         if index == trigger and cfg.fault == "abrupt_close":
+            if writer is not None:
+                await writer.flush()
             await tracker.abort()
         if index == trigger:
-            if response is None:
+            note(request, outcome="error")
+            if writer is None:
                 return fmt.error(500, MIDSTREAM_MESSAGE, False)
-            for event in fmt.midstream_error():
-                await response.send(event)
-            await response.eof()
+            await writer.send(fmt.midstream_error())
+            await writer.flush()
+            await writer.response.eof()
             return None
         if index == len(plan.pieces):
             break
         piece = plan.pieces[index]
-        if response is not None:
-            for event in fmt.piece(piece, clock.now()):
-                await response.send(event)
+        if writer is not None:
+            await writer.send(fmt.piece(piece, clock.now()))
         sent.append(piece)
         tracker.tokens_sent = len(sent)
+        view["generated"] = view.get("generated", 0) + piece.tokens
     now = time.monotonic_ns()
     result = Result(plan, sent, load_ns, now - eval_started, now - started, clock.now())
-    if response is None:
+    view.update(eval_count=result.eval_count, done_reason=plan.done_reason, outcome="done")
+    if writer is None:
         return await send_json(
             request, fmt.aggregate(result), 200, fmt.aggregate_content_type, fmt.aggregate_newline
         )
-    for event in fmt.done(result):
-        await response.send(event)
-    await response.eof()
+    await writer.send(fmt.done(result))
+    await writer.flush()
+    await writer.response.eof()
     return None
 
 

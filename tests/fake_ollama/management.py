@@ -10,7 +10,9 @@ from typing import Any
 
 from sanic import HTTPResponse, Request
 
+from . import structs
 from .models import ModelSpec, guess_spec, parse_name, ps_entry, renamed, show_body, tags_entry
+from .records import note
 from .state import State
 from .util import go_json_bytes
 from .web import (
@@ -18,8 +20,8 @@ from .web import (
     CT_NDJSON,
     CT_TEXT_UTF8,
     ApiError,
+    decode_request,
     json_response,
-    parse_json,
     raw,
     send_json,
 )
@@ -46,8 +48,9 @@ async def tags(request: Request, state: State) -> HTTPResponse | None:
 
 async def show(request: Request, state: State) -> HTTPResponse | None:
     """POST /api/show."""
-    body = parse_json(request, "api.ShowRequest")
-    name = body.get("model") or body.get("name") or ""
+    body = decode_request(request, structs.SHOW)
+    name: str = body.get("model") or body.get("name") or ""
+    note(request, model=name)
     if not name:
         raise ApiError(400, "model is required")
     ref = parse_name(name)
@@ -106,17 +109,18 @@ def _transfer(verb: str, spec: ModelSpec, done_already: bool) -> list[dict[str, 
     return events
 
 
-def _name_of(body: dict[str, Any]) -> str:
-    name = body.get("model") or body.get("name") or ""
-    if not isinstance(name, str) or parse_name(name) is None:
+def _name_of(request: Request, body: dict[str, Any]) -> str:
+    name: str = body.get("model") or body.get("name") or ""
+    note(request, model=name, stream=body.get("stream") is not False)
+    if parse_name(name) is None:
         raise ApiError(400, INVALID_NAME)
     return name
 
 
 async def pull(request: Request, state: State) -> HTTPResponse | None:
     """POST /api/pull: fake registry download."""
-    body = parse_json(request, "api.PullRequest")
-    name = _name_of(body)
+    body = decode_request(request, structs.PULL)
+    name = _name_of(request, body)
     stream = body.get("stream") is not False
     spec = state.pullable(name)
     events: list[dict[str, Any]] = [{"status": "pulling manifest"}]
@@ -137,8 +141,8 @@ async def pull(request: Request, state: State) -> HTTPResponse | None:
 
 async def push(request: Request, state: State) -> HTTPResponse | None:
     """POST /api/push: fake registry upload."""
-    body = parse_json(request, "api.PushRequest")
-    name = _name_of(body)
+    body = decode_request(request, structs.PUSH)
+    name = _name_of(request, body)
     stream = body.get("stream") is not False
     spec = state.lookup(name)
     events: list[dict[str, Any]] = [{"status": "retrieving manifest"}]
@@ -154,8 +158,8 @@ async def push(request: Request, state: State) -> HTTPResponse | None:
 
 async def create(request: Request, state: State) -> HTTPResponse | None:
     """POST /api/create: derive a model from `from` or uploaded blobs."""
-    body = parse_json(request, "api.CreateRequest")
-    name = _name_of(body)
+    body = decode_request(request, structs.CREATE)
+    name = _name_of(request, body)
     stream = body.get("stream") is not False
     base_name, files = body.get("from"), body.get("files")
     events: list[dict[str, Any]] = []
@@ -189,8 +193,9 @@ async def create(request: Request, state: State) -> HTTPResponse | None:
 
 async def copy(request: Request, state: State) -> HTTPResponse:
     """POST /api/copy."""
-    body = parse_json(request, "api.CopyRequest")
-    source, dest = str(body.get("source") or ""), str(body.get("destination") or "")
+    body = decode_request(request, structs.COPY)
+    source, dest = body.get("source", ""), body.get("destination", "")
+    note(request, model=source)
     if parse_name(source) is None:
         raise ApiError(400, f'source "{source}" is invalid')
     dest_ref = parse_name(dest)
@@ -205,8 +210,8 @@ async def copy(request: Request, state: State) -> HTTPResponse:
 
 async def delete(request: Request, state: State) -> HTTPResponse:
     """DELETE /api/delete (JSON body)."""
-    body = parse_json(request, "api.DeleteRequest")
-    name = _name_of(body)
+    body = decode_request(request, structs.DELETE)
+    name = _name_of(request, body)
     spec = state.lookup(name)
     if spec is None:
         raise ApiError(404, f"model '{name}' not found")

@@ -1,36 +1,36 @@
-"""OpenAI-compatible /v1 endpoints: chat/completions, completions, embeddings, models."""
+"""OpenAI-compatible /v1 endpoints: the middlewares' conversions, then the native handlers.
+
+As in Ollama (middleware/openai.go, openai/openai.go): the body is decoded into the openai
+struct, converted into an api.ChatRequest / api.GenerateRequest (temperature and top_p default
+to 1.0, `max_tokens` becomes num_predict, `max_completion_tokens` is not a field and is ignored),
+and the native handler runs it. Errors before the handler use `application/json; charset=utf-8`,
+errors from the handler `application/json`.
+"""
 
 from __future__ import annotations
 
 import base64
-import random
+import binascii
+import json
 import struct
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sanic import HTTPResponse, Request
 
+from . import structs_openai
 from .embeddings import embed_core, not_found
-from .generation import Result, run_generation
+from .godecode import Raw
 from .models import owner, parse_name
-from .native import check_common, context_length, options_of, resolve_think
-from .plan import (
-    Piece,
-    ToolCall,
-    build_plan,
-    chat_seed,
-    message_text,
-    prompt_tokens_chat,
-    prompt_tokens_generate,
-)
+from .native import chat_decoded, generate_decoded
+from .openai_format import ChatFormatter, CompletionFormatter
+from .records import note
 from .state import State
-from .util import go_json, go_json_bytes
-from .web import CT_JSON, CT_SSE, ApiError, check_types, openai_error, parse_json, raw, send_json
+from .util import go_json_bytes
+from .web import CT_JSON, ApiError, decode_request, raw, send_json
 
-EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "ultra", "max")
-DONE = b"data: [DONE]\n\n"
+IMAGE_PREFIXES = tuple(f"data:image/{t};base64," for t in ("jpeg", "jpg", "png", "webp"))
 
 
 @contextmanager
@@ -42,313 +42,215 @@ def handler_phase() -> Iterator[None]:
         raise ApiError(err.status, err.message, CT_JSON) from err
 
 
-def sse(obj: Any) -> bytes:
-    """One SSE data event."""
-    return b"data: " + go_json_bytes(obj) + b"\n\n"
+def think_from_effort(effort: str) -> bool | str | None:
+    """thinkFromReasoningEffort (400 on an unknown effort)."""
+    if effort == "":
+        return None
+    if effort == "none":
+        return False
+    if effort == "minimal":
+        return "low"
+    if effort in ("low", "medium", "high", "max"):
+        return effort
+    if effort in ("xhigh", "ultra"):
+        return "max"
+    raise ApiError(
+        400,
+        f'invalid reasoning value: "{effort}" (must be "minimal", "low", "medium", "high", '
+        '"xhigh", "ultra", "max", or "none")',
+    )
 
 
-def usage(prompt: int, completion: int) -> dict[str, int]:
-    """OpenAI usage object."""
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
+def decode_image_url(url: str) -> bytes:
+    """decodeImageURL: data URIs only."""
+    if url.startswith(("http://", "https://")):
+        raise ApiError(
+            400, "image URLs are not currently supported, please use base64 encoded data instead"
+        )
+    if url.startswith("data:;base64,"):
+        data = url.removeprefix("data:;base64,")
+    elif url.startswith(IMAGE_PREFIXES):
+        data = url.split(",", 1)[1]
+    else:
+        raise ApiError(400, "invalid image input")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise ApiError(400, "invalid image input") from err
+
+
+def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for call in calls:
+        function = call.get("function", {})
+        try:
+            arguments = json.loads(function.get("arguments", ""))
+        except ValueError as err:
+            raise ApiError(400, "invalid tool call arguments") from err
+        if not isinstance(arguments, dict):
+            raise ApiError(400, "invalid tool call arguments")
+        out.append(
+            {
+                "id": call.get("id", ""),
+                "function": {"name": function.get("name", ""), "arguments": arguments},
+            }
+        )
+    return out
+
+
+def _go_type(value: Any) -> str:
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, float):
+        return "float64"
+    return "map[string]interface {}" if isinstance(value, dict) else type(value).__name__
+
+
+def native_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FromChatRequest's message conversion (a text part becomes a message of its own)."""
+    out: list[dict[str, Any]] = []
+    for msg in messages:
+        role, content = msg.get("role", ""), msg.get("content")
+        calls = msg.get("tool_calls")
+        if isinstance(content, str):
+            out.append({"role": role, "content": content, "tool_calls": _tool_calls(calls or [])})
+        elif isinstance(content, list):
+            for part in content:
+                if not isinstance(part, dict):
+                    raise ApiError(400, "invalid message format")
+                if part.get("type") == "text":
+                    if not isinstance(part.get("text"), str):
+                        raise ApiError(400, "invalid message format")
+                    out.append({"role": role, "content": part["text"]})
+                elif part.get("type") == "image_url":
+                    url = part.get("image_url")
+                    url = url.get("url") if isinstance(url, dict) else url
+                    if not isinstance(url, str):
+                        raise ApiError(400, "invalid message format")
+                    out.append({"role": role, "content": "", "images": [decode_image_url(url)]})
+                elif part.get("type") == "input_audio":
+                    out.append({"role": role, "content": "", "images": [b"audio"]})
+                else:
+                    raise ApiError(400, "invalid message format")
+            if out and calls:
+                out[-1]["tool_calls"] = _tool_calls(calls)
+        elif calls is None:
+            raise ApiError(400, f"invalid message content type: {_go_type(content)}")
+        else:
+            out.append({"role": role, "content": "", "tool_calls": _tool_calls(calls)})
+    for message in out:
+        message["role"] = message["role"].lower()  # Message.UnmarshalJSON on the re-decode
+    return out
+
+
+def _stop(value: Any, strict: bool) -> list[str] | None:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        if strict and not all(isinstance(s, str) for s in value):
+            bad = next(s for s in value if not isinstance(s, str))
+            raise ApiError(400, f"invalid type for 'stop' field: {_go_type(bad)}")
+        return [s for s in value if isinstance(s, str)]
+    return None
+
+
+def _options(body: dict[str, Any], strict_stop: bool) -> dict[str, Any]:
+    """stop, num_predict (from max_tokens) and temperature (default 1.0), as both converters."""
+    options: dict[str, Any] = {}
+    stop = _stop(body.get("stop"), strict_stop)
+    if stop is not None:
+        options["stop"] = stop
+    if "max_tokens" in body:
+        options["num_predict"] = body["max_tokens"]
+    options["temperature"] = body.get("temperature", 1.0)
+    return options
+
+
+def _format(body: dict[str, Any]) -> Raw | None:
+    response_format = body.get("response_format") or {}
+    kind = str(response_format.get("type", "")).strip().lower()
+    if kind == "json_object":
+        return Raw("json")
+    schema = response_format.get("json_schema")
+    if kind == "json_schema" and schema is not None:
+        raw_schema = schema.get("schema")
+        return raw_schema if isinstance(raw_schema, Raw) else None
+    return None
+
+
+def chat_request(body: dict[str, Any]) -> dict[str, Any]:
+    """openai.FromChatRequest: the api.ChatRequest Ollama's ChatHandler then decodes."""
+    options = _options(body, strict_stop=False)
+    for key in ("seed", "frequency_penalty", "presence_penalty"):
+        if key in body:
+            options[key] = body[key]
+    options["top_p"] = body.get("top_p", 1.0)
+    reasoning = body.get("reasoning")
+    effort = (
+        reasoning.get("effort", "") if reasoning is not None else body.get("reasoning_effort", "")
+    )
+    native: dict[str, Any] = {
+        "model": body.get("model", ""),
+        "messages": native_messages(body.get("messages") or []),
+        "options": options,
+        "stream": body.get("stream", False),
+        "tools": body.get("tools") or [],
+        "logprobs": body.get("logprobs", False),
+        "top_logprobs": body.get("top_logprobs", 0),
     }
-
-
-def openai_tool(call: ToolCall) -> dict[str, Any]:
-    """OpenAI tool call (arguments as a JSON string)."""
-    return {
-        "id": call.id,
-        "index": call.index,
-        "type": "function",
-        "function": {"name": call.name, "arguments": go_json(call.arguments)},
-    }
+    think = think_from_effort(effort)
+    if think is not None:
+        native["think"] = think
+    fmt = _format(body)
+    if fmt is not None:
+        native["format"] = fmt
+    return native
 
 
 def include_usage(body: dict[str, Any]) -> bool:
     """stream_options.include_usage."""
-    opts = body.get("stream_options")
-    return isinstance(opts, dict) and opts.get("include_usage") is True
-
-
-class _Base:
-    stream_content_type = CT_SSE
-    aggregate_content_type = CT_JSON
-    aggregate_newline = True
-
-    def __init__(self, prefix: str, model: str, with_usage: bool) -> None:
-        self.id = f"{prefix}-{random.randint(0, 998)}"
-        self.model = model
-        self.with_usage = with_usage
-        self.created = int(time.time())
-
-    def error(self, status: int, message: str, streaming: bool) -> HTTPResponse:
-        """OpenAI error object, application/json."""
-        return openai_error(status, message)
-
-
-class ChatFormatter(_Base):
-    """chat.completion(.chunk) objects."""
-
-    def __init__(self, model: str, with_usage: bool) -> None:
-        super().__init__("chatcmpl", model, with_usage)
-        self.role_sent = False
-
-    def _chunk(
-        self, delta: dict[str, Any], finish: str | None, model: str | None = None
-    ) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model if model is None else model,
-            "system_fingerprint": "fp_ollama",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-
-    def piece(self, piece: Piece, created_ns: int) -> list[bytes]:
-        """One chunk per piece; role only on the first."""
-        delta: dict[str, Any] = {} if self.role_sent else {"role": "assistant"}
-        self.role_sent = True
-        delta["content"] = piece.text if piece.kind == "content" else ""
-        if piece.kind == "thinking":
-            delta["reasoning"] = piece.text
-        if piece.tool is not None:
-            delta["tool_calls"] = [openai_tool(piece.tool)]
-        return [sse(self._chunk(delta, None))]
-
-    def _finish(self, result: Result) -> str:
-        reason = result.plan.done_reason
-        return "tool_calls" if reason == "stop" and any(p.tool for p in result.sent) else reason
-
-    def done(self, result: Result) -> list[bytes]:
-        """Finish chunk, optional usage chunk, [DONE]."""
-        events = [sse(self._chunk({}, self._finish(result)))]
-        if self.with_usage:
-            events.append(
-                sse(
-                    {
-                        "id": self.id,
-                        "object": "chat.completion.chunk",
-                        "created": self.created,
-                        "model": self.model,
-                        "system_fingerprint": "fp_ollama",
-                        "choices": [],
-                        "usage": usage(result.plan.prompt_tokens, result.eval_count),
-                    }
-                )
-            )
-        return [*events, DONE]
-
-    def aggregate(self, result: Result) -> Any:
-        """chat.completion object."""
-        message: dict[str, Any] = {"role": "assistant", "content": result.text()}
-        if result.text("thinking"):
-            message["reasoning"] = result.text("thinking")
-        calls = [openai_tool(p.tool) for p in result.sent if p.tool]
-        if calls:
-            message["tool_calls"] = calls
-        return {
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": "fp_ollama",
-            "choices": [{"index": 0, "message": message, "finish_reason": self._finish(result)}],
-            "usage": usage(result.plan.prompt_tokens, result.eval_count),
-        }
-
-    def midstream_error(self) -> list[bytes]:
-        """The native error line re-encoded as an empty chunk; no finish, no [DONE]."""
-        return [sse(self._chunk({"content": ""}, None, model=""))]
-
-
-class CompletionFormatter(_Base):
-    """text_completion objects."""
-
-    def __init__(self, model: str, with_usage: bool) -> None:
-        super().__init__("cmpl", model, with_usage)
-
-    def _chunk(self, text: str, finish: str | None, model: str | None = None) -> dict[str, Any]:
-        obj: dict[str, Any] = {
-            "id": self.id,
-            "object": "text_completion",
-            "created": self.created,
-            "choices": [{"text": text, "index": 0, "finish_reason": finish}],
-            "model": self.model if model is None else model,
-            "system_fingerprint": "fp_ollama",
-        }
-        if self.with_usage:
-            obj["usage"] = usage(0, 0)
-        return obj
-
-    def piece(self, piece: Piece, created_ns: int) -> list[bytes]:
-        """One chunk per native chunk (thinking text is not exposed)."""
-        return [sse(self._chunk(piece.text if piece.kind == "content" else "", None))]
-
-    def done(self, result: Result) -> list[bytes]:
-        """Final chunk, optional usage chunk, [DONE]."""
-        events = [sse(self._chunk("", result.plan.done_reason))]
-        if self.with_usage:
-            events.append(
-                sse(
-                    {
-                        "id": self.id,
-                        "object": "text_completion",
-                        "created": self.created,
-                        "choices": [],
-                        "model": self.model,
-                        "system_fingerprint": "fp_ollama",
-                        "usage": usage(result.plan.prompt_tokens, result.eval_count),
-                    }
-                )
-            )
-        return [*events, DONE]
-
-    def aggregate(self, result: Result) -> Any:
-        """text_completion object."""
-        return {
-            "id": self.id,
-            "object": "text_completion",
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": "fp_ollama",
-            "choices": [
-                {"text": result.text(), "index": 0, "finish_reason": result.plan.done_reason}
-            ],
-            "usage": usage(result.plan.prompt_tokens, result.eval_count),
-        }
-
-    def midstream_error(self) -> list[bytes]:
-        """Empty chunk with model "", then the stream just ends."""
-        return [sse(self._chunk("", None, model=""))]
-
-
-def _cap(body: dict[str, Any]) -> Any:
-    for key in ("max_completion_tokens", "max_tokens"):
-        if body.get(key) is not None:
-            return body[key]
-    return None
-
-
-def _think(body: dict[str, Any]) -> bool | None:
-    reasoning = body.get("reasoning")
-    effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
-    effort = effort if effort is not None else body.get("reasoning_effort")
-    if effort is None:
-        return None
-    if effort not in EFFORTS:
-        raise ApiError(
-            400, f"invalid reasoning value: '{effort}' (must be one of {', '.join(EFFORTS)})"
-        )
-    return bool(effort != "none")
-
-
-def _native_messages(messages: list[Any]) -> list[dict[str, Any]]:
-    out = []
-    for msg in messages:
-        if not isinstance(msg, dict):
-            raise ApiError(400, "invalid message format")
-        content = msg.get("content")
-        if isinstance(content, list):
-            for part in content:
-                url = part.get("image_url") if isinstance(part, dict) else None
-                url = url.get("url") if isinstance(url, dict) else url
-                if isinstance(url, str) and not url.startswith("data:"):
-                    raise ApiError(
-                        400,
-                        "image URLs are not currently supported, please use "
-                        "base64 encoded data instead",
-                    )
-        out.append({"role": str(msg.get("role") or "").lower(), "content": message_text(content)})
-    return out
-
-
-def _lookup(state: State, model: str) -> Any:
-    spec = state.lookup(model)
-    if spec is None:
-        raise ApiError(404, f"model '{model}' not found")
-    return spec
+    return bool((body.get("stream_options") or {}).get("include_usage"))
 
 
 async def chat_completions(request: Request, state: State) -> HTTPResponse | None:
     """POST /v1/chat/completions."""
-    body = parse_json(request, "openai.ChatCompletionRequest", empty_message="EOF")
-    check_types(
-        body,
-        "openai.ChatCompletionRequest",
-        {
-            "model": ((str,), "string"),
-            "messages": ((list,), "[]openai.Message"),
-            "stream": ((bool,), "bool"),
-        },
-    )
+    body = decode_request(request, structs_openai.CHAT_COMPLETION, empty_message="EOF")
+    note(request, model=body.get("model", ""), stream=body.get("stream", False))
     if not body.get("messages"):
         raise ApiError(400, "[] is too short - 'messages'")
-    messages = _native_messages(body["messages"])
-    think = _think(body)
+    native = chat_request(body)
+    fmt = ChatFormatter(native["model"], include_usage(body))
     with handler_phase():
-        model = body.get("model") or ""
-        if not model:
-            raise ApiError(400, "model is required")
-        check_common(body)
-        spec = _lookup(state, model)
-        tools = body.get("tools") or []
-        if tools and not spec.supports("tools"):
-            ref = parse_name(model)
-            raise ApiError(400, f"{ref.full.lower() if ref else model} does not support tools")
-        think_on = resolve_think({"think": think}, spec, model)
-    state.touch(spec, None, context_length(spec, {}))
-    call_tools = tools if messages[-1]["role"] == "user" else None
-    plan = build_plan(
-        chat_seed(messages),
-        prompt_tokens_chat(messages, tools or None),
-        state.config.tokens,
-        _cap(body),
-        think=think_on,
-        tools=call_tools,
-        fmt=_format(body),
-    )
-    fmt = ChatFormatter(model, include_usage(body))
-    return await run_generation(request, state, model, plan, fmt, body.get("stream") is True)
+        return await chat_decoded(request, state, native, fmt)
 
 
-def _format(body: dict[str, Any]) -> Any:
-    fmt = body.get("response_format")
-    if not isinstance(fmt, dict):
-        return None
-    if fmt.get("type") == "json_object":
-        return "json"
-    schema = fmt.get("json_schema")
-    return schema.get("schema") or "json" if isinstance(schema, dict) else None
+def generate_request(body: dict[str, Any]) -> dict[str, Any]:
+    """openai.FromCompleteRequest: the api.GenerateRequest GenerateHandler then decodes."""
+    options = _options(body, strict_stop=True)
+    if "seed" in body:
+        options["seed"] = body["seed"]
+    options["frequency_penalty"] = body.get("frequency_penalty", 0.0)
+    options["presence_penalty"] = body.get("presence_penalty", 0.0)
+    options["top_p"] = body.get("top_p") or 1.0
+    return {
+        "model": body.get("model", ""),
+        "prompt": body.get("prompt", ""),
+        "suffix": body.get("suffix", ""),
+        "options": options,
+        "stream": body.get("stream", False),
+    }
 
 
 async def completions(request: Request, state: State) -> HTTPResponse | None:
     """POST /v1/completions."""
-    body = parse_json(request, "openai.CompletionRequest", empty_message="EOF")
-    check_types(
-        body,
-        "openai.CompletionRequest",
-        {"model": ((str,), "string"), "prompt": ((str,), "string"), "stream": ((bool,), "bool")},
-    )
+    body = decode_request(request, structs_openai.COMPLETION, empty_message="EOF")
+    note(request, model=body.get("model", ""), stream=body.get("stream", False))
+    native = generate_request(body)
+    fmt = CompletionFormatter(native["model"], include_usage(body))
     with handler_phase():
-        model = body.get("model") or ""
-        if not model:
-            raise ApiError(404, "model '' not found")
-        spec = _lookup(state, model)
-        if not spec.supports("completion"):
-            raise ApiError(400, f'"{model}" does not support generate')
-    prompt, suffix = body.get("prompt") or "", body.get("suffix") or ""
-    state.touch(spec, None, context_length(spec, options_of({})))
-    plan = build_plan(
-        f"\n{prompt}\n{suffix}",
-        prompt_tokens_generate(prompt, suffix=suffix),
-        state.config.tokens,
-        body.get("max_tokens"),
-    )
-    fmt = CompletionFormatter(model, include_usage(body))
-    return await run_generation(request, state, model, plan, fmt, body.get("stream") is True)
+        return await generate_decoded(request, state, native, fmt)
 
 
 def _b64(values: list[float]) -> str:
@@ -357,30 +259,33 @@ def _b64(values: list[float]) -> str:
 
 async def embeddings(request: Request, state: State) -> HTTPResponse | None:
     """POST /v1/embeddings."""
-    body = parse_json(request, "openai.EmbedRequest", empty_message="EOF")
-    raw_input = body.get("input")
-    inputs = [""] if raw_input == "" else raw_input
-    if isinstance(inputs, str):
-        inputs = [inputs]
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
-        raise ApiError(400, "invalid input")
-    encoding = body.get("encoding_format") or "float"
-    if encoding not in ("float", "base64"):
+    body = decode_request(request, structs_openai.EMBED, empty_message="EOF")
+    model: str = body.get("model", "")
+    note(request, model=model, stream=False)
+    encoding = body.get("encoding_format", "")
+    if encoding and encoding.lower() not in ("float", "base64"):
         raise ApiError(
             400,
             f"Invalid value for 'encoding_format' = {encoding}. "
             "Supported values: ['float', 'base64'].",
         )
+    inputs = body.get("input")
+    inputs = [""] if inputs == "" else [inputs] if isinstance(inputs, str) else inputs
+    if not isinstance(inputs, list) or not inputs:
+        raise ApiError(400, "invalid input")
     with handler_phase():
-        model = body.get("model") or ""
+        if not all(isinstance(i, str) for i in inputs):
+            raise ApiError(400, "invalid input type")
         if not model:
             raise ApiError(404, "model '' not found")
         spec = state.lookup(model)
         if spec is None:
             raise not_found(model)
-        vectors, tokens, _ = await embed_core(request, state, spec, model, inputs, body)
+        native = {"model": model, "dimensions": body.get("dimensions", 0)}
+        vectors, tokens, _ = await embed_core(request, state, spec, model, inputs, native)
+    as_b64 = encoding.lower() == "base64"
     data = [
-        {"object": "embedding", "embedding": _b64(v) if encoding == "base64" else v, "index": i}
+        {"object": "embedding", "embedding": _b64(v) if as_b64 else v, "index": i}
         for i, v in enumerate(vectors)
     ]
     out = {

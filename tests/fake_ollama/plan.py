@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,25 +124,28 @@ class Plan:
     hit_limit: bool
     seed: str
     context_ids: list[int] = field(default_factory=list)
+    reason: str | None = None  # overrides done_reason (e.g. "load")
 
     @property
     def done_reason(self) -> str:
         """`length` when the token cap was reached, else `stop`."""
+        if self.reason is not None:
+            return self.reason
         return "length" if self.hit_limit else "stop"
 
 
-def limit_tokens(default: int, cap: Any) -> tuple[int, bool]:
-    """Effective generation length and whether the cap was hit."""
-    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap <= 0:
+def limit_tokens(default: int, cap: int | None) -> tuple[int, bool]:
+    """Effective generation length and whether the cap (num_predict > 0) was hit."""
+    if cap is None or cap <= 0:
         return default, False
-    cap = int(cap)
     return min(default, cap), cap <= default
 
 
 def _words(seed: str, count: int, vocab: list[str], close_last: bool) -> list[str]:
+    rng = random.Random(stable_int(seed, "words"))  # deterministic; a prefix for a smaller count
     out: list[str] = []
     for i in range(count):
-        word = vocab[stable_int(seed, str(i)) % len(vocab)]
+        word = vocab[rng.randrange(len(vocab))]
         starts = i == 0 or i % SENTENCE == 0
         word = word[:1].upper() + word[1:] if starts else word
         word = word if i == 0 else " " + word
@@ -218,7 +222,7 @@ def build_plan(
     seed: str,
     prompt_tokens: int,
     default_tokens: int,
-    cap: Any,
+    cap: int | None,
     *,
     think: bool = False,
     tools: list[Any] | None = None,

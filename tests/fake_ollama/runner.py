@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
+from urllib.parse import urlencode
 
 import httpx
 
@@ -21,6 +22,10 @@ CLI_FLAGS = {
     "pace_ms": "--pace-ms",
     "first_byte_ms": "--first-byte-ms",
     "tokens": "--tokens",
+    "parallel": "--parallel",
+    "max_queue": "--max-queue",
+    "fast": "--fast",
+    "registry": "--registry",
 }
 
 
@@ -36,8 +41,9 @@ class FakeOllama:
     """A fake Ollama server running as a child process.
 
     `with FakeOllama().start() as fake: ...` or `fake = FakeOllama(); fake.start(port=11500,
-    pace_ms=20)`. CLI options: host, models (list or comma string), version, pace_ms,
-    first_byte_ms, tokens.
+    pace_ms=20)`. CLI options: host, models and registry (list or comma string), version,
+    pace_ms, first_byte_ms, tokens, parallel, max_queue, fast (bool). Everything can also be
+    changed at run time with configure(); reset() goes back to the CLI options.
     """
 
     def __init__(self, **cli_options: Any) -> None:
@@ -58,8 +64,11 @@ class FakeOllama:
         for key, value in self.options.items():
             if key not in CLI_FLAGS:
                 raise TypeError(f"unknown fake-ollama option {key!r}")
-            if key == "models" and not isinstance(value, str):
+            if key in ("models", "registry") and not isinstance(value, str):
                 value = ",".join(value)
+            if key == "fast":
+                argv += [CLI_FLAGS[key]] if value else []
+                continue
             argv += [CLI_FLAGS[key], str(value)]
         return argv
 
@@ -145,6 +154,34 @@ class FakeOllama:
             time.sleep(0.02)
             records = self.cancellations()
         return records
+
+    def decoded(self, path: str | None = None) -> list[dict[str, Any]]:
+        """The decoded views of recorded requests (see records.py), oldest first."""
+        return [r["decoded"] for r in self.requests(path) if "decoded" in r]
+
+    def token_totals(self, path: str | None = None) -> dict[str, int]:
+        """Sums over the decoded views: requests, prompt_eval_count, eval_count, generated."""
+        suffix = "" if path is None else "?" + urlencode({"path": path})
+        totals: dict[str, int] = self._control("GET", "tokens" + suffix)
+        return totals
+
+    def generated_tokens(self, path: str | None = None) -> int:
+        """Tokens the backend generated (finished or cancelled), summed over requests."""
+        return self.token_totals(path)["generated"]
+
+    def load(self) -> dict[str, int]:
+        """Load counters: in_flight, peak, total, inference_*, running, queued, rejected…"""
+        counters: dict[str, int] = self._control("GET", "load")
+        return counters
+
+    def wait_idle(self, timeout: float = 5.0) -> dict[str, int]:
+        """Poll until no request is in flight (or timeout); returns the load counters."""
+        deadline = time.monotonic() + timeout
+        counters = self.load()
+        while counters["in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+            counters = self.load()
+        return counters
 
     def reset(self) -> None:
         """Clear records and runtime config overrides."""

@@ -6,6 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .load import Load
 from .models import BUILTIN, DEFAULT_HOST, ModelSpec, guess_spec, parse_name, renamed
 from .util import MAX_GO_DURATION_NS
 
@@ -29,6 +30,12 @@ class Config:
     fault: str | None = None
     fault_after: int = 2
     require_token: str | None = None
+    busy_next: int = 0  # the next N inference requests answer 503 "server busy"
+    parallel: int = 0  # model slots (OLLAMA_NUM_PARALLEL); 0 = no limit
+    max_queue: int = 512  # waiting requests beyond `parallel` before 503 (OLLAMA_MAX_QUEUE)
+    fast: bool = False  # coalesce stream writes (big generations); pace_ms still applies
+    registry: list[str] | None = None  # pullable names; None = built-ins and configured models
+    anthropic_ping: bool = False  # /v1/messages streams: a ping event as api.anthropic.com sends
 
     def to_json(self) -> dict[str, Any]:
         """The config as a JSON object."""
@@ -50,9 +57,17 @@ class Config:
         for key in ("pace_ms", "first_byte_ms"):
             if not isinstance(data[key], (int, float)) or data[key] < 0:
                 raise ConfigError(f"{key} must be a non-negative number")
-        for key in ("tokens", "fault_after"):
+        for key in ("tokens", "fault_after", "busy_next", "parallel", "max_queue"):
             if not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < 0:
                 raise ConfigError(f"{key} must be a non-negative integer")
+        for key in ("fast", "anthropic_ping"):
+            if not isinstance(data[key], bool):
+                raise ConfigError(f"{key} must be a boolean")
+        registry = data["registry"]
+        if registry is not None and not (
+            isinstance(registry, list) and all(isinstance(m, str) for m in registry)
+        ):
+            raise ConfigError("registry must be a list of strings or null")
         return Config(**data)
 
 
@@ -76,6 +91,7 @@ class State:
         self.installed: dict[str, ModelSpec] = {}
         self.loaded: dict[str, Loaded] = {}
         self.blobs: dict[str, int] = {}
+        self.load = Load()
         self._install_from_config()
 
     def _install_from_config(self) -> None:
@@ -94,6 +110,7 @@ class State:
         self.cancellations.clear()
         self.loaded.clear()
         self.blobs.clear()
+        self.load.reset()
         self._install_from_config()
 
     def configure(self, patch: dict[str, Any]) -> None:
@@ -114,7 +131,9 @@ class State:
         ref = parse_name(raw)
         if ref is None or ref.host.lower() != DEFAULT_HOST:
             return None
-        names = [*BUILTIN, *self.base.models, *self.config.models, *self.installed]
+        names = self.config.registry
+        if names is None:
+            names = [*BUILTIN, *self.base.models, *self.config.models, *self.installed]
         refs = (parse_name(n) for n in names)
         if ref.canonical not in {r.canonical for r in refs if r is not None}:
             return None

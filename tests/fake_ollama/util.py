@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
-import re
 import struct
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,9 +14,12 @@ from typing import Any
 MAX_GO_DURATION_NS = 2**63 - 1
 
 
-def go_json(obj: Any) -> str:
-    """Serialise like Go's encoding/json: compact, UTF-8, HTML characters escaped."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+def go_json(obj: Any, sort_keys: bool = False) -> str:
+    """Serialise like Go's encoding/json: compact, UTF-8, HTML characters escaped.
+
+    `sort_keys` for Go maps (json.Marshal sorts map keys; struct fields keep their order).
+    """
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, sort_keys=sort_keys)
     for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         text = text.replace(char, escaped)
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
@@ -32,12 +35,16 @@ def _frac(ns: int) -> str:
     return f".{digits}" if digits else ""
 
 
+@functools.lru_cache(maxsize=4)
+def _utc_seconds(secs: int) -> str:
+    return datetime.fromtimestamp(secs, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def rfc3339_utc(ns: int | None = None) -> str:
     """RFC3339Nano in UTC with trailing zeros trimmed, e.g. 2025-10-17T23:14:07.414671Z."""
     ns = time.time_ns() if ns is None else ns
     secs, rem = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(secs, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}{_frac(rem)}Z"
+    return f"{_utc_seconds(secs)}{_frac(rem)}Z"
 
 
 def rfc3339_local(ns: int) -> str:
@@ -56,56 +63,6 @@ def rfc3339_local(ns: int) -> str:
         hours, minutes = divmod(abs(total) // 60, 60)
         zone = f"{sign}{hours:02d}:{minutes:02d}"
     return f"{moment.strftime('%Y-%m-%dT%H:%M:%S')}{_frac(rem)}{zone}"
-
-
-_DURATION_UNITS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-class DurationError(ValueError):
-    """Raised for a keep_alive value Ollama would reject."""
-
-
-def parse_keep_alive(value: Any) -> int | None:
-    """Parse keep_alive like api.Duration: nanoseconds, negative means forever, None if absent."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise DurationError("Unsupported type: 'bool'")
-    if isinstance(value, (int, float)):
-        ns = int(value * 1_000_000_000)
-        return MAX_GO_DURATION_NS if ns < 0 else ns
-    if isinstance(value, str):
-        return _parse_go_duration(value)
-    kind = "[]interface {}" if isinstance(value, list) else "map[string]interface {}"
-    raise DurationError(f"Unsupported type: '{kind}'")
-
-
-def _parse_go_duration(text: str) -> int:
-    body = text.strip()
-    negative = body.startswith("-")
-    body = body.lstrip("+-")
-    if body == "0":
-        return 0
-    pos, total = 0, 0.0
-    while pos < len(body):
-        match = _DURATION_PART.match(body, pos)
-        if not match:
-            raise DurationError(f'time: invalid duration "{text}"')
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if pos == 0:
-        raise DurationError(f'time: invalid duration "{text}"')
-    return MAX_GO_DURATION_NS if negative else int(total)
 
 
 def estimate_tokens(text: str) -> int:
@@ -132,18 +89,3 @@ def float32(value: float) -> float:
         if struct.pack("<f", candidate) == struct.pack("<f", exact):
             return candidate
     return exact
-
-
-def go_type_name(value: Any) -> str:
-    """The JSON type name Go's decoder uses in unmarshal errors."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if value is None:
-        return "null"
-    return "object"

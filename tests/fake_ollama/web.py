@@ -1,14 +1,15 @@
-"""HTTP helpers: exact content types, error shapes and Go-like JSON body parsing."""
+"""HTTP helpers: exact content types, error shapes and Go-style decoding of request bodies."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import secrets
 from typing import Any
 
 from sanic import HTTPResponse, Request
 
-from .util import go_json_bytes, go_type_name
+from .godecode import GoJSONError, Struct, clean, decode
+from .util import go_json_bytes
 
 CT_JSON_UTF8 = "application/json; charset=utf-8"
 CT_JSON = "application/json"
@@ -79,68 +80,79 @@ def openai_error_body(status: int, message: str) -> dict[str, Any]:
 
 
 def openai_error(status: int, message: str, content_type: str = CT_JSON) -> HTTPResponse:
-    """OpenAI-compatible error response (newline-terminated like Ollama's writer)."""
-    return raw(
-        go_json_bytes(openai_error_body(status, message), newline=True), status, content_type
-    )
+    """OpenAI-compatible error: from a writer (application/json, newline-terminated, as
+    json.Encoder writes it) or from a middleware's c.JSON (charset=utf-8, no newline)."""
+    body = go_json_bytes(openai_error_body(status, message), newline=content_type == CT_JSON)
+    return raw(body, status, content_type)
 
 
-def _go_syntax_error(text: str, err: json.JSONDecodeError) -> str:
-    if err.pos >= len(text.rstrip()):
-        return "unexpected EOF"
-    char = text[err.pos]
-    if err.msg.startswith("Expecting property name"):
-        return f"invalid character '{char}' looking for beginning of object key string"
-    if err.msg.startswith("Expecting ',' delimiter") or err.msg.startswith("Expecting ':'"):
-        return f"invalid character '{char}' after object key:value pair"
-    if err.msg.startswith("Extra data"):
-        return f"invalid character '{char}' after top-level value"
-    return f"invalid character '{char}' looking for beginning of value"
+ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
 
 
-def parse_json(
-    request: Request, struct: str, empty_message: str = "missing request body"
+def anthropic_error_body(status: int, message: str) -> dict[str, Any]:
+    """anthropic.NewError: {"type":"error","error":{"type","message"},"request_id":"req_…"}."""
+    return {
+        "type": "error",
+        "error": {"type": ANTHROPIC_ERROR_TYPES.get(status, "api_error"), "message": message},
+        "request_id": f"req_{secrets.token_hex(12)}",
+    }
+
+
+def anthropic_error(status: int, message: str, content_type: str = CT_JSON) -> HTTPResponse:
+    """Anthropic error response (newline-terminated when written by AnthropicWriter)."""
+    body = go_json_bytes(anthropic_error_body(status, message), newline=content_type == CT_JSON)
+    return raw(body, status, content_type)
+
+
+def decode_request(
+    request: Request,
+    spec: Struct,
+    empty_message: str = "missing request body",
+    content_type: str = CT_JSON_UTF8,
 ) -> dict[str, Any]:
-    """Decode a JSON object body with Go's error messages; raises ApiError(400)."""
-    text = request.body.decode("utf-8", errors="replace")
-    ctype = CT_JSON_UTF8
-    if not text.strip():
-        raise ApiError(400, empty_message, ctype)
+    """The body decoded into `spec` as Go's json.Decoder would; ApiError(400) when Go fails.
+
+    An empty body is `empty_message` ("missing request body" in native handlers, gin's "EOF"
+    in the /v1 middlewares).
+    """
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ApiError(400, _go_syntax_error(text, err), ctype) from err
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        kind = go_type_name(data)
-        raise ApiError(400, f"json: cannot unmarshal {kind} into Go value of type {struct}", ctype)
-    return data
+        decoded: dict[str, Any] = decode(request.body, spec)
+    except GoJSONError as err:
+        raise ApiError(400, empty_message if err.eof else err.message, content_type) from err
+    return decoded
 
 
-def check_types(
-    body: dict[str, Any], struct: str, spec: Mapping[str, tuple[tuple[type, ...], str]]
-) -> None:
-    """Emulate Go unmarshal type errors for the given fields."""
-    for key, (types, go_type) in spec.items():
-        value = body.get(key)
-        if value is None:
-            continue
-        bad_bool = isinstance(value, bool) and bool not in types
-        if bad_bool or not isinstance(value, types):
-            short = struct.removeprefix("api.").removeprefix("openai.")
-            raise ApiError(
-                400,
-                f"json: cannot unmarshal {go_type_name(value)} into Go struct "
-                f"field {short}.{key} of type {go_type}",
-            )
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {clean(k): _printable(v) for k, v in value.items()}
+    return value
 
 
 def decode_body(request: Request) -> Any:
-    """Best-effort JSON body for request records (None when absent or not JSON)."""
+    """Best-effort JSON body for request records (None when absent or not JSON).
+
+    Python's reading (last duplicate key wins, numbers as int or float), with lone surrogates
+    replaced so that the record can be served as JSON; `decoded` holds Go's reading.
+    """
     if not request.body:
         return None
     try:
-        return json.loads(request.body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _printable(json.loads(request.body, parse_constant=_reject_constant))
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
