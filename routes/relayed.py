@@ -7,6 +7,7 @@ from typing import Any
 
 from sanic import HTTPResponse, json
 
+from server.accounting.audit import admit_request
 from server.context import GatewayRequest
 from server.relay.catalog import union
 from server.relay.pipeline import Target, relay
@@ -27,6 +28,7 @@ def relayed(target: Target) -> Handler:
 
 async def listing(request: GatewayRequest, path: str, field: str) -> list[dict[str, Any]]:
     """The key's view of a model listing over all healthy backends."""
+    await admit_request(request)
     worker = request.app.ctx.worker
     allow_cloud = worker.rules.allow_cloud
     return await union(worker.backends, request.ctx.caller, path, field, allow_cloud=allow_cloud)

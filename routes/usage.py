@@ -7,10 +7,12 @@ from dataclasses import asdict
 from sanic import Blueprint, HTTPResponse, json
 
 from server.accounting.admission import subject_of, usage_of
+from server.accounting.audit import admit_request
 from server.context import GatewayRequest
 
 
 async def _usage(request: GatewayRequest) -> HTTPResponse:
+    await admit_request(request)
     p = request.ctx.caller
     worker = request.app.ctx.worker
     tenant_usage, key_usage = await usage_of(worker.limits, worker.settings.tz, subject_of(p))

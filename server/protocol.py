@@ -32,7 +32,7 @@ _TIMEOUT = (
 class GatewayProtocol(HttpProtocol):
     """Sanic's HTTP/1.1 protocol with an early request-line check and a whole-request deadline."""
 
-    __slots__ = ("_deadline", "_checking")
+    __slots__ = ("_checking", "_deadline")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-from server.accounting.admission import settle
+from limits import Ask
+from server.accounting.admission import admit, settle
 from server.accounting.meter import Counted
 from server.accounting.record import PromptRecord, RequestRecord, now_utc
 from server.context import GatewayRequest, RequestContext
-from server.errors import surface_of
+from server.errors import GatewayError, surface_of
 
 UNAUDITED = frozenset({"/healthz", "/readyz"})
 
@@ -47,6 +48,19 @@ def record_of(request: GatewayRequest, ctx: RequestContext, counted: Counted) ->
         usage_day=ticket.day if ticket is not None else None,
         prompt=prompt,
     )
+
+
+async def admit_request(request: GatewayRequest) -> None:
+    """Admit a metadata request (a listing, a lookup, usage): it counts against requests per
+    minute and takes a concurrency slot, but spends no tokens. Raises 429 / 503 like any."""
+    ctx = request.ctx
+    worker = request.app.ctx.worker
+    ask = Ask(request_id=ctx.request_id, prompt_tokens=0, max_output=0)
+    try:
+        ctx.admission = await admit(worker.limits, worker.settings.tz, ctx.caller, ask)
+    except GatewayError as exc:
+        ctx.failed(exc)
+        raise
 
 
 async def close_request(request: GatewayRequest, status: int | None = None) -> None:

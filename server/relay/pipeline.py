@@ -10,7 +10,7 @@ from loguru import logger
 
 from limits import Ask
 from server.accounting.admission import admit, rate_headers
-from server.accounting.audit import close_request
+from server.accounting.audit import admit_request, close_request
 from server.accounting.meter import Meter
 from server.auth.principal import Principal
 from server.context import CLIENT_GONE, GatewayRequest, RequestContext, Worker
@@ -62,14 +62,15 @@ async def _relay(
             check_model(p, ctx.model, worker.rules.allow_cloud)
         reading = ctx.reading
         if reading is not None and reading.kind.metered:
-            max_output = reading.max_output if reading.kind.generates else None
             ask = Ask(
                 request_id=ctx.request_id,
                 prompt_tokens=reading.prompt_tokens,
-                max_output=max_output,
+                max_output=reading.max_output if reading.kind.generates else 0,
             )
             ctx.admission = await admit(worker.limits, worker.settings.tz, p, ask)
             ctx.meter = Meter(capture=p.log_prompts)
+        else:
+            await admit_request(request)  # metadata: counts against requests per minute
         await _forward(request, ctx, worker, target)
     except GatewayError as exc:
         ctx.failed(exc)

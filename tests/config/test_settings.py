@@ -79,3 +79,36 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
 
 def test_backend_repr_never_shows_the_token() -> None:
     assert "s3cret" not in repr(Backend("a", "http://a", "s3cret"))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://admin:hunter2-secret@db/x"),
+        ("REDIS_URL", "http://:hunter2-secret@redis:6379"),
+        ("OLLAMA_BACKENDS", '[{"url":"ftp://x","token":"hunter2-secret"}]'),
+    ],
+)
+def test_errors_never_show_a_value_that_may_hold_a_secret(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({name: value}, dotenv=None)
+    message = str(refused.value)
+    assert name in message and "expected" in message and "hunter2" not in message
+
+
+def test_governance_settings() -> None:
+    s = Settings.from_env(
+        {"MAX_KEEP_ALIVE": "2h", "MAX_NUM_CTX": "8192", "ALLOW_CLOUD_MODELS": "true"},
+        dotenv=None,
+    )
+    assert (s.max_keep_alive, s.max_num_ctx, s.allow_cloud_models) == (7200.0, 8192, True)
+    assert Settings.from_env({}, dotenv=None).max_keep_alive == 1800.0
+    assert Settings.from_env({"MAX_KEEP_ALIVE": "none"}, dotenv=None).max_keep_alive is None
+    assert Settings.from_env({"MAX_KEEP_ALIVE": "90"}, dotenv=None).max_keep_alive == 90.0
+    for name, bad in (
+        ("MAX_KEEP_ALIVE", "soon"),
+        ("MAX_NUM_CTX", "0"),
+        ("ALLOW_CLOUD_MODELS", "maybe"),
+    ):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: bad}, dotenv=None)

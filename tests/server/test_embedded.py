@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import stat
 import time
 from pathlib import Path
 
 import httpx
 
+from config import Settings
+from server.db import ensure_sqlite_file, migrate
 from tests.fake_ollama.runner import FakeOllama
 from tests.gateway import Gateway, cli, create_key, gateway_env
 
@@ -39,3 +44,19 @@ def test_embedded_gateway_serves_limits_and_revokes(tmp_path: Path) -> None:
                     break
                 time.sleep(0.1)
             assert r.status_code == 401
+
+
+def test_the_sqlite_file_is_private(tmp_path: Path) -> None:
+
+    path = tmp_path / "private.sqlite3"
+    ensure_sqlite_file(f"sqlite://{path}")
+    asyncio.run(migrate(Settings(database_url=f"sqlite://{path}")))
+    conn = sqlite3.connect(path)  # WAL mode: the -wal and -shm files appear while it is open
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("private.sqlite3")]
+    assert {p.name for p in files} >= {"private.sqlite3-wal", "private.sqlite3-shm"}
+    modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+    conn.close()
+    assert set(modes.values()) == {"0o600"}, modes

@@ -156,3 +156,39 @@ async def _stored_hash(database_url: str, prefix: str) -> str:
         return value
     finally:
         await conn.close()
+
+
+def test_a_flood_from_one_address_does_not_stop_the_owner_after_a_restart(
+    env: dict[str, str], replicas: tuple[Gateway, Gateway]
+) -> None:
+    gw = replicas[0]
+    cli(env, "create-tenant", "--name", "acme")
+    key = create_key(env, "acme", "k1")
+    assert asyncio.run(_statuses(gw.url, key, 4)) == Counter({200: 4})
+    gw.stop()
+    gw.start()  # a freshly restarted server: no worker has proven the key yet
+    wrong = [key[:11] + f"{i:040d}" for i in range(600)]
+
+    async def client(address: str) -> httpx.AsyncClient:
+        transport = httpx.AsyncHTTPTransport(
+            local_address=address, limits=httpx.Limits(max_connections=16)
+        )
+        return httpx.AsyncClient(timeout=30, transport=transport)
+
+    async def run() -> tuple[Counter[int], Counter[int]]:
+        attacker, owner = await client("127.0.0.2"), await client("127.0.0.3")
+        async with attacker, owner:
+
+            async def call(c: httpx.AsyncClient, k: str) -> int:
+                r = await c.get(gw.url + "/v1/usage", headers={"Authorization": f"Bearer {k}"})
+                return r.status_code
+
+            bad = asyncio.gather(*(call(attacker, k) for k in wrong))
+            await asyncio.sleep(0.5)  # the flood is under way
+            good = asyncio.gather(*(call(owner, key) for _ in range(20)))
+            return Counter(await bad), Counter(await good)
+
+    bad, good = asyncio.run(run())
+    assert bad == Counter({401: 600}) and good == Counter({200: 20})
+    failed = len(re.findall(r"key verification prefix=\S+ ok=False", gw.log()))
+    assert 0 < failed <= 2 * (FAILURES_PER_SOURCE + 2), failed
