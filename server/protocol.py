@@ -41,8 +41,9 @@ class GatewayProtocol(HttpProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Check the start of each request line before Sanic buffers it."""
-        http = getattr(self, "_http", None)
-        starting = http is not None and http.stage is Stage.IDLE and not self.recv_buffer
+        http = getattr(self, "_http", None)  # None until the connection task starts
+        idle = http is None or http.stage is Stage.IDLE
+        starting = idle and not self.recv_buffer
         if starting:
             self._arm_deadline()
             self._checking = True

@@ -24,6 +24,7 @@ from server.relay.modelnames import check_cloud
 # Load-time options that decide how one shared model is loaded for everyone: never forwarded.
 HARDWARE_OPTIONS = ("num_gpu", "main_gpu", "num_thread", "use_mmap", "low_vram", "numa")
 CAP_CEILING = 2**31 - 1  # a larger cap means no cap, as Ollama reads it; forwarded as this
+REPEAT_SCAN_BYTES = 64 * 1024
 
 
 class Kind(Enum):
@@ -71,6 +72,9 @@ class Rules:
     allow_cloud: bool = False
 
 
+DEFAULT_RULES = Rules()
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """What the gateway decided a body says, and the body to forward (minus cap and usage)."""
@@ -82,6 +86,7 @@ class Reading:
     prompt_tokens: int  # estimate
     include_usage: bool  # the client asked for the /v1 usage chunk
     forward: dict[str, Any]  # the body as it goes upstream, governed fields canonical
+    as_sent: bool  # forward equals what the client sent: its bytes may go on unchanged
 
 
 def decode(raw: bytes) -> dict[str, Any]:
@@ -97,43 +102,92 @@ def decode(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def parse(raw: bytes, kind: Kind, rules: Rules = Rules()) -> Reading:
+def _refuse_repeats(raw: bytes, body: dict[str, Any], fields: Fields) -> None:
+    """An exact governed key given twice is refused (decoders keep the last, as Go does).
+
+    Checked for bodies up to REPEAT_SCAN_BYTES: above that a scan of the bytes would cost more
+    than the request, and the body is resolved as Ollama resolves it (the last key wins) and
+    forwarded with the key once, so what was checked is still what runs.
+    """
+    if len(raw) > REPEAT_SCAN_BYTES:
+        return
+    names = list(fields.keys)
+    places: dict[str, tuple[str, ...]] = {"": tuple(names)}
+    if "options" in fields.keys:
+        names.append("num_predict")
+        places["options"] = ("num_predict",)
+    if "stream_options" in fields.keys:
+        names.append("include_usage")
+        places["stream_options"] = ("include_usage",)
+    if may_repeat(raw, names):
+        repeated_keys(raw, places)
+
+
+def parse(raw: bytes, kind: Kind, rules: Rules = DEFAULT_RULES) -> Reading:
     """Read a body for `kind`; every bad or ambiguous governed field is a 400."""
     body = decode(raw)
-    governed = GOVERNED[kind]
-    if may_repeat(raw, (*governed, *OPTION_NAMES, "include_usage")):
-        places = {"": governed, "options": OPTION_NAMES, "stream_options": ("include_usage",)}
-        repeated_keys(raw, places)
-    fields = Fields(body, governed)
-    forward = fields.rest()
+    fields = Fields(body, GOVERNED[kind])
+    _refuse_repeats(raw, body, fields)
     model = _model(fields, kind)
     check_cloud(model, rules.allow_cloud)
-    forward["model"] = model
     stream = _stream(fields, kind)
-    if kind in (Kind.NATIVE_GENERATE, Kind.OPENAI_GENERATE):
-        forward["stream"] = stream
+    include_usage = _include_usage(fields)
+    forward = fields.rest()
+    forward["model"] = model
+    if fields.has("stream"):
+        forward["stream"] = fields.get("stream")
     max_output: int | None = None
     if kind in (Kind.NATIVE_GENERATE, Kind.NATIVE_EMBED):
-        options = _options(fields, rules)
-        max_output = _cap(options.pop("num_predict", None), "options.num_predict")
-        if options or fields.has("options"):
-            forward["options"] = options
+        max_output = _native_options(fields, rules, forward)
         if fields.get("keep_alive") is not None:
-            keep = capped_keep_alive(fields.get("keep_alive"), rules.max_keep_alive)
-            forward["keep_alive"] = keep
+            forward["keep_alive"] = capped_keep_alive(
+                fields.get("keep_alive"), rules.max_keep_alive
+            )
     elif kind is Kind.OPENAI_GENERATE:
-        caps = [_cap(fields.get(name), name) for name in ("max_tokens", "max_completion_tokens")]
-        given = [c for c in caps if c is not None]
-        max_output = min(given) if given else None
+        max_output = _openai_caps(fields, forward)
+        if fields.has("stream_options"):
+            forward["stream_options"] = {"include_usage": include_usage}
     return Reading(
         kind=kind,
         model=model,
         stream=stream,
         max_output=max_output if kind.generates else None,
         prompt_tokens=prompt_tokens(body),
-        include_usage=_include_usage(fields),
+        include_usage=include_usage,
         forward=forward,
+        as_sent=forward == body and not _float_caps(fields, kind),
     )
+
+
+def _float_caps(fields: Fields, kind: Kind) -> bool:
+    """A /v1 cap written as a float (5.0): Go refuses it into an int, so it is rewritten."""
+    if kind is not Kind.OPENAI_GENERATE:
+        return False
+    return any(isinstance(fields.get(n), float) for n in ("max_tokens", "max_completion_tokens"))
+
+
+def _native_options(fields: Fields, rules: Rules, forward: dict[str, Any]) -> int | None:
+    """Write the options Ollama may see into `forward`; return the client's cap."""
+    if not fields.has("options"):
+        return None
+    options = _options(fields, rules)
+    cap = _cap(options.get("num_predict"), "options.num_predict")
+    if cap is not None:
+        options["num_predict"] = cap
+    forward["options"] = options if fields.get("options") is not None else None
+    return cap
+
+
+def _openai_caps(fields: Fields, forward: dict[str, Any]) -> int | None:
+    """The smaller of max_tokens and max_completion_tokens, forwarded as max_tokens."""
+    caps = [_cap(fields.get(name), name) for name in ("max_tokens", "max_completion_tokens")]
+    given = [c for c in caps if c is not None]
+    cap = min(given) if given else None
+    if cap is not None:
+        forward["max_tokens"] = cap
+    elif fields.has("max_tokens"):
+        forward["max_tokens"] = fields.get("max_tokens")  # null or <= 0: no cap, as sent
+    return cap
 
 
 def _model(fields: Fields, kind: Kind) -> str:
@@ -205,21 +259,23 @@ def _include_usage(fields: Fields) -> bool:
     return usage is True
 
 
-def upstream_body(reading: Reading, output_cap: int | None) -> bytes:
-    """The body sent upstream: the reading's body plus the decided output cap and usage request.
+def upstream_body(reading: Reading, raw: bytes, output_cap: int | None) -> bytes:
+    """The body sent upstream: the reading's body plus the gateway's cap and usage request.
 
-    `output_cap` is the gateway's (from admission) or None; the client's own cap applies then.
+    `output_cap` is the gateway's (from admission) or None, when the client's own applies.
+    The client's bytes go on unchanged when the reading changed nothing and nothing is added.
     """
+    cap = output_cap if output_cap is not None and output_cap != reading.max_output else None
+    usage = reading.kind is Kind.OPENAI_GENERATE and reading.stream and not reading.include_usage
+    if reading.as_sent and cap is None and not usage:
+        return raw
     body = dict(reading.forward)
-    cap = output_cap if output_cap is not None else reading.max_output
-    if reading.kind in (Kind.NATIVE_GENERATE, Kind.NATIVE_EMBED):
-        if cap is not None and reading.kind.generates:
-            body["options"] = {**body.get("options", {}), "num_predict": cap}
-    elif reading.kind is Kind.OPENAI_GENERATE:
-        if cap is not None:
-            body["max_tokens"] = cap
-        if reading.stream:
-            body["stream_options"] = {"include_usage": True}  # the gateway meters from it
+    if cap is not None and reading.kind is Kind.NATIVE_GENERATE:
+        body["options"] = {**(body.get("options") or {}), "num_predict": cap}
+    elif cap is not None and reading.kind is Kind.OPENAI_GENERATE:
+        body["max_tokens"] = cap
+    if usage:
+        body["stream_options"] = {"include_usage": True}  # the gateway meters from it
     try:
         return orjson.dumps(body)
     except TypeError as exc:  # orjson refuses to write more than 254 levels

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from server.errors import BadRequest
@@ -18,6 +19,7 @@ from server.errors import BadRequest
 _ASCII_FOLDS = {"\u017f": "S", "\u212a": "K", "\u0131": "I", "\u0130": "I"}
 
 
+@lru_cache(maxsize=4096)
 def fold(name: str) -> str:
     """Go's folded form of a field name: two keys name the same field iff their folds match."""
     if name.isascii():

@@ -87,7 +87,7 @@ def _body(request: GatewayRequest, ctx: RequestContext) -> bytes | None:
         return request.body or None
     admission = ctx.admission
     cap = admission.output_cap if admission is not None and reading.kind.generates else None
-    return upstream_body(reading, cap)
+    return upstream_body(reading, request.body, cap)
 
 
 async def _forward(

@@ -36,16 +36,17 @@ def test_fields_and_defaults() -> None:
 def test_the_forwarded_body_is_written_from_the_reading() -> None:
     raw = b'{"model": "m", "prompt": "x", "stream": false, "Other": [1, 2]}'
     reading = parse(raw, Kind.NATIVE_GENERATE)
-    assert json.loads(upstream_body(reading, None)) == {
+    assert upstream_body(reading, raw, None) is raw  # nothing to change: the client's bytes
+    assert json.loads(upstream_body(reading, raw, None)) == {
         "model": "m",
         "prompt": "x",
         "stream": False,
         "Other": [1, 2],
     }
-    capped = json.loads(upstream_body(reading, 50))
+    capped = json.loads(upstream_body(reading, raw, 50))
     assert capped["options"] == {"num_predict": 50}
     raw = b'{"model":"m","stream":true,"max_completion_tokens":900}'
-    body = json.loads(upstream_body(parse(raw, Kind.OPENAI_GENERATE), 10))
+    body = json.loads(upstream_body(parse(raw, Kind.OPENAI_GENERATE), raw, 10))
     assert body["max_tokens"] == 10 and "max_completion_tokens" not in body
     assert body["stream_options"] == {"include_usage": True}
 
