@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test lint typecheck check bench clean
+.PHONY: run test install install-test lint typecheck security audit check bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,7 +30,15 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy config models limits server routes
 
-check: test lint typecheck
+## security: bandit over the product code (medium and high findings fail)
+security: install-test
+	$(BIN)/bandit -q -r config models limits server routes -ll
+
+## audit: pip-audit of the installed dependencies; skipped when its source is unreachable
+audit: install-test
+	$(BIN)/python scripts/audit.py
+
+check: test lint typecheck security
 
 bench: install-test
 	$(BIN)/python bench/bench_limits.py

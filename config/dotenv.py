@@ -1,23 +1,15 @@
-"""A minimal `.env` reader: KEY=VALUE lines, comments and optional quotes."""
+"""The `.env` file, read as users expect (python-dotenv: comments, quotes, `export`, multi-line)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Return the variables set in `path`, or nothing when it does not exist."""
+    """The variables set in `path` (none when it does not exist); no interpolation."""
     if not path.is_file():
         return {}
-    values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        line = line.removeprefix("export ")
-        name, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[name.strip()] = value
-    return values
+    values = dotenv_values(path, interpolate=False, encoding="utf-8")
+    return {name: value for name, value in values.items() if value is not None}

@@ -55,7 +55,7 @@ class Settings:
         default_factory=lambda: (Backend("ollama", DEFAULT_OLLAMA_URL),)
     )
     budget_timezone: str = "UTC"
-    log_format: str = "json"
+    log_format: str = "auto"  # json, text, or auto: text on a terminal, JSON lines otherwise
     log_level: str = "INFO"
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 600.0
@@ -68,6 +68,22 @@ class Settings:
     max_num_ctx: int | None = None
     allow_cloud_models: bool = False
     request_timeout: float = 30.0  # seconds a client has to send its headers and body
+    metrics_port: int | None = None  # a separate listener for /metrics (never the public one)
+    metrics_host: str | None = None  # where it listens (default: GATEWAY_HOST)
+    metrics_token: str | None = None  # /metrics on the main port, behind this Bearer token
+    metrics_dir: str | None = None  # multiprocess files (set by serve for several workers)
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed; empty: CORS off
+    proxies_count: int = 0  # trusted proxy hops in front (Caddy: 1) for the client address
+    graceful_shutdown_timeout: float = 10.0  # seconds in-flight requests get at a stop
+    debug_headers: bool = False  # x-gateway-worker on every response (the worker's pid)
+
+    def __repr__(self) -> str:
+        secret = {"database_url", "redis_url", "metrics_token"}
+        shown = ", ".join(
+            f"{f}=***" if f in secret and getattr(self, f) else f"{f}={getattr(self, f)!r}"
+            for f in self.__dataclass_fields__
+        )
+        return f"Settings({shown})"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -90,13 +106,33 @@ class Settings:
         """Read the settings; raise SettingsError naming the first bad variable."""
         env: dict[str, str] = dict(read_dotenv(dotenv)) if dotenv is not None else {}
         env.update(os.environ if environ is None else environ)
-        return _parse(env)
+        return _parse(_with_files(env))
 
 
 # Variables whose value may hold a secret (a password in a URL, a token): never echoed.
 SECRET_VARIABLES = frozenset(
     {"DATABASE_URL", "REDIS_URL", "OLLAMA_TOKEN", "OLLAMA_BACKENDS", "METRICS_TOKEN"}
 )
+
+
+# Secrets may come from files (Docker secrets): NAME_FILE holds the path of NAME's value.
+FILE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "OLLAMA_TOKEN", "OLLAMA_BACKENDS", "METRICS_TOKEN")
+
+
+def _with_files(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment with each NAME_FILE read into NAME (setting both is a mistake)."""
+    out = dict(env)
+    for name in FILE_VARIABLES:
+        path = env.get(f"{name}_FILE", "").strip()
+        if not path:
+            continue
+        if env.get(name, "").strip():
+            raise SettingsError(f"{name} and {name}_FILE are both set: set one of them")
+        try:
+            out[name] = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE={path!r}: cannot read it ({exc.strerror})") from exc
+    return out
 
 
 def _get(env: Mapping[str, str], name: str, conv: Callable[[str], T], default: T, what: str) -> T:
@@ -174,6 +210,32 @@ def _choice(*options: str) -> Callable[[str], str]:
         return raw.lower()
 
     return conv
+
+
+def _token(raw: str) -> str:
+    if len(raw) < 16:
+        raise ValueError("short")
+    return raw
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and urlsplit(origin).scheme not in ("http", "https"):
+            raise ValueError(raw)
+    return origins
+
+
+def _count(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
+def export_metrics_dir(path: str) -> None:
+    """Tell prometheus-client (in this process and the workers it starts) where to write."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
 
 
 def _bool(raw: str) -> bool:
@@ -260,7 +322,9 @@ def _parse(env: Mapping[str, str]) -> Settings:
         ),
         backends=backends,
         budget_timezone=_get(env, "BUDGET_TIMEZONE", _zone, d.budget_timezone, "an IANA zone"),
-        log_format=_get(env, "LOG_FORMAT", _choice("json", "text"), d.log_format, "json or text"),
+        log_format=_get(
+            env, "LOG_FORMAT", _choice("json", "text", "auto"), d.log_format, "json, text or auto"
+        ),
         log_level=_get(
             env,
             "LOG_LEVEL",
@@ -304,4 +368,19 @@ def _parse(env: Mapping[str, str]) -> Settings:
         request_timeout=_get(
             env, "REQUEST_TIMEOUT", _positive_float, d.request_timeout, "seconds > 0"
         ),
+        metrics_port=_get(env, "METRICS_PORT", _port, None, "a port number 1-65535"),
+        metrics_host=_get(env, "METRICS_HOST", str, None, "a host name or address"),
+        metrics_token=_get(env, "METRICS_TOKEN", _token, None, "at least 16 characters"),
+        cors_origins=_get(
+            env, "CORS_ORIGINS", _origins, (), "comma-separated http(s) origins, or *"
+        ),
+        proxies_count=_get(env, "PROXIES_COUNT", _count, 0, "a whole number >= 0"),
+        graceful_shutdown_timeout=_get(
+            env,
+            "GRACEFUL_SHUTDOWN_TIMEOUT",
+            _positive_float,
+            d.graceful_shutdown_timeout,
+            "seconds > 0",
+        ),
+        debug_headers=_get(env, "DEBUG_HEADERS", _bool, False, "true or false"),
     )

@@ -1,11 +1,13 @@
-"""Liveness (/healthz) and readiness (/readyz: database, Redis and backends answer)."""
+"""Liveness (/healthz), readiness (/readyz) and, behind METRICS_TOKEN, /metrics."""
 
 from __future__ import annotations
 
-from sanic import HTTPResponse, json
+from sanic import HTTPResponse, json, raw
 
 from server.context import App, GatewayRequest
-from server.readiness import check_ready
+from server.errors import NotFound, Unauthorized
+from server.observe.metrics import CONTENT_TYPE, token_ok
+from server.observe.readiness import NOT_CONFIGURED, check_ready
 
 
 def register(app: App) -> None:
@@ -18,7 +20,17 @@ def register(app: App) -> None:
     @app.get("/readyz", name="readyz")
     async def readyz(request: GatewayRequest) -> HTTPResponse:
         checks = await check_ready(request.app.ctx.worker)
-        ok = all(v == "ok" for v in checks.values())
+        ok = all(v in ("ok", NOT_CONFIGURED) for v in checks.values())
         return json(
             {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
         )
+
+    @app.get("/metrics", name="metrics")
+    async def metrics(request: GatewayRequest) -> HTTPResponse:
+        worker = request.app.ctx.worker
+        token = worker.settings.metrics_token
+        if not token:  # never open by default; METRICS_PORT serves it off the public port
+            raise NotFound("unknown endpoint: GET /metrics")
+        if not token_ok(request.headers, token):
+            raise Unauthorized("metrics need 'Authorization: Bearer <METRICS_TOKEN>'")
+        return raw(worker.metrics.render(), content_type=CONTENT_TYPE)

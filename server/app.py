@@ -42,7 +42,8 @@ def create_app(
     app.config.RESPONSE_TIMEOUT = int(settings.upstream_read_timeout) + 60
     app.config.REQUEST_TIMEOUT = int(settings.request_timeout)
     app.config.KEEP_ALIVE_TIMEOUT = 75
-    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 10
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = settings.graceful_shutdown_timeout
+    app.config.PROXIES_COUNT = settings.proxies_count  # trusted hops: the client address
     app.config.AUTO_EXTEND = False
     app.config.OAS = False
     setup_listeners(app)

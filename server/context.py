@@ -21,6 +21,7 @@ from server.auth.authenticator import Authenticator
 from server.auth.keycache import KeyCache
 from server.auth.principal import Principal
 from server.errors import LIMIT_HEADER, GatewayError
+from server.observe.metrics import Metrics
 from server.relay.backends import BackendRegistry
 from server.relay.body import Reading, Rules
 
@@ -44,6 +45,7 @@ class Worker:
     recorder: Recorder
     backends: BackendRegistry
     rules: Rules  # what a tenant may ask of a shared model
+    metrics: Metrics
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # loops, cancelled at shutdown
 

@@ -18,7 +18,8 @@ from server.auth.invalidation import listen_redis, poll_database
 from server.auth.keycache import KeyCache
 from server.context import App, Worker
 from server.db import close_db, init_db
-from server.logs import setup_logging
+from server.observe.logs import setup_logging
+from server.observe.metrics import Metrics, serve_exposition
 from server.relay.backends import BackendRegistry
 from server.relay.body import Rules
 
@@ -71,6 +72,7 @@ async def _build(app: App) -> Worker:
         ttl=settings.key_cache_ttl,
         negative_ttl=settings.negative_cache_ttl,
     )
+    metrics = Metrics(settings.metrics_dir)
     return Worker(
         settings=settings,
         redis=redis,
@@ -81,6 +83,8 @@ async def _build(app: App) -> Worker:
             cache,
             verify_concurrency=settings.verify_concurrency,
             cache_size=settings.key_cache_size,
+            negative_ttl=settings.negative_cache_ttl,
+            metrics=metrics,
         ),
         recorder=Recorder(postgres=settings.is_postgres),
         backends=BackendRegistry.build(settings, ctx.transport),
@@ -89,6 +93,7 @@ async def _build(app: App) -> Worker:
             max_num_ctx=settings.max_num_ctx,
             allow_cloud=settings.allow_cloud_models,
         ),
+        metrics=metrics,
     )
 
 
@@ -117,6 +122,10 @@ async def start(app: App) -> None:
     except TimeoutError:
         pass  # the health task keeps probing; requests still try every backend in order
     _start_tasks(worker)
+    settings = worker.settings
+    if settings.metrics_port and settings.workers == 1:  # several: the main process serves it
+        host = settings.metrics_host or settings.host
+        serve_exposition(settings.metrics_port, host, worker.metrics.registry)
     try:
         await asyncio.wait_for(worker.ready.wait(), timeout=5.0)
     except TimeoutError:
@@ -145,6 +154,7 @@ async def stop(app: App) -> None:
         await worker.limits.close()
     if worker.redis is not None:
         await worker.redis.aclose()
+    worker.metrics.worker_exited()
     await close_db()
 
 

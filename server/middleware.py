@@ -17,6 +17,12 @@ from server.context import App, GatewayRequest
 from server.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge, error_response
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+CORS_ALLOW_HEADERS = "authorization, content-type, x-api-key, x-request-id, openai-beta"
+CORS_EXPOSE_HEADERS = (
+    "x-request-id, x-gateway-request-id, x-gateway-limit, x-should-retry, retry-after, "
+    "x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
+    "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens"
+)
 
 
 def client_request_id(request: GatewayRequest) -> str | None:
@@ -31,16 +37,54 @@ def echoed_id(request: GatewayRequest) -> str:
     return ctx.client_request_id or ctx.request_id
 
 
+def allowed_origin(request: GatewayRequest, origins: tuple[str, ...]) -> str | None:
+    """The request's Origin when CORS_ORIGINS lets it in (CORS is off without the setting)."""
+    origin = request.headers.get("origin")
+    if not origin or not origins:
+        return None
+    return origin if "*" in origins or origin.rstrip("/") in origins else None
+
+
+def preflight(request: GatewayRequest, origin: str) -> HTTPResponse:
+    """The answer to a CORS preflight from an allowed origin (before any key is checked)."""
+    asked = request.headers.get("access-control-request-headers", "")
+    return HTTPResponse(
+        status=204,
+        headers={
+            "access-control-allow-origin": origin,
+            "access-control-allow-methods": "GET, POST, HEAD, OPTIONS",
+            "access-control-allow-headers": asked or CORS_ALLOW_HEADERS,
+            "access-control-max-age": "600",
+            "vary": "Origin",
+        },
+    )
+
+
 def setup_middleware(app: App) -> None:
     """Open each request's context, set the common response headers, close it when done."""
+    settings = app.ctx.settings
+    origins = settings.cors_origins
 
-    async def begin(request: GatewayRequest) -> None:
+    async def begin(request: GatewayRequest) -> HTTPResponse | None:
         request.ctx.client_request_id = client_request_id(request)
+        if request.method == "OPTIONS" and request.headers.get("access-control-request-method"):
+            origin = allowed_origin(request, origins)
+            if origin is not None:
+                return preflight(request, origin)
+        return None
 
     async def finish(request: GatewayRequest, response: BaseHTTPResponse) -> None:
-        response.headers["x-request-id"] = echoed_id(request)
-        response.headers["x-gateway-request-id"] = request.ctx.request_id
-        response.headers["x-gateway-worker"] = worker
+        headers = response.headers
+        headers["x-request-id"] = echoed_id(request)
+        headers["x-gateway-request-id"] = request.ctx.request_id
+        headers["x-content-type-options"] = "nosniff"
+        if settings.debug_headers:
+            headers["x-gateway-worker"] = worker
+        origin = allowed_origin(request, origins)
+        if origin is not None:
+            headers["access-control-allow-origin"] = origin
+            headers["access-control-expose-headers"] = CORS_EXPOSE_HEADERS
+            headers["vary"] = "Origin"
 
     async def complete(request: GatewayRequest, response: BaseHTTPResponse) -> None:
         """The response is complete (streams end in their handler, which closes them itself)."""

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import tempfile
 from functools import partial
+from pathlib import Path
 
 from loguru import logger
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
 from config import Settings, SettingsError
+from config.settings import export_metrics_dir
 from server.app import create_app
 from server.db import run_migrations
-from server.logs import setup_logging
+from server.observe.logs import setup_logging
+from server.observe.metrics import fresh_multiproc_dir, merged_registry, serve_exposition
 from server.protocol import GatewayProtocol
 
 
@@ -39,6 +43,19 @@ def resolve(
     return resolved
 
 
+def _prepare_metrics(settings: Settings) -> Settings:
+    """Several workers: one multiprocess directory for all; the exposition served from here."""
+    if settings.workers == 1:
+        return settings  # the one worker keeps its figures and serves METRICS_PORT itself
+    base = Path(settings.metrics_dir or tempfile.gettempdir()) / f"nzgw-metrics-{settings.port}"
+    directory = fresh_multiproc_dir(base)
+    export_metrics_dir(directory)
+    if settings.metrics_port:
+        host = settings.metrics_host or settings.host
+        serve_exposition(settings.metrics_port, host, merged_registry())
+    return settings.with_(metrics_dir=directory)
+
+
 def run(
     settings: Settings,
     *,
@@ -50,6 +67,7 @@ def run(
     """Serve until stopped (SIGINT/SIGTERM drain gracefully)."""
     settings = resolve(settings, host, port, workers)
     setup_logging(settings.log_format, settings.log_level)
+    settings = _prepare_metrics(settings)
     if migrate:
         applied = run_migrations(settings)
         logger.info("migrations applied: {}", applied or "none pending")

@@ -32,6 +32,7 @@ def gateway_env(**values: str | None) -> dict[str, str]:
     for name in ("DATABASE_URL", "REDIS_URL", "OLLAMA_URL", "OLLAMA_BACKENDS", "GATEWAY_WORKERS"):
         env.pop(name, None)
     env["LOG_FORMAT"] = "text"
+    env["DEBUG_HEADERS"] = "true"  # x-gateway-worker: tests tell the workers apart
     for name, value in values.items():
         if value is None:
             env.pop(name, None)

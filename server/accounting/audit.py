@@ -10,8 +10,17 @@ from server.accounting.meter import Counted
 from server.accounting.record import PromptRecord, RequestRecord, now_utc
 from server.context import GatewayRequest, RequestContext
 from server.errors import GatewayError, surface_of
+from server.observe.access import request_finished
 
-UNAUDITED = frozenset({"/healthz", "/readyz"})
+UNAUDITED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def route_of(request: GatewayRequest) -> str:
+    """The route pattern a request matched (a bounded metrics label)."""
+    route = request.route
+    if route is None:
+        return "blocked" if request.ctx.error == "blocked_endpoint" else "unmatched"
+    return "/" + route.path.lstrip("/")
 
 
 def record_of(request: GatewayRequest, ctx: RequestContext, counted: Counted) -> RequestRecord:
@@ -80,7 +89,10 @@ async def close_request(request: GatewayRequest, status: int | None = None) -> N
         return
     worker = request.app.ctx.worker
     counted = ctx.counted()
-    worker.recorder.record(record_of(request, ctx, counted))
+    record = record_of(request, ctx, counted)
+    tenant = ctx.principal.tenant_name if ctx.principal is not None else None
+    request_finished(worker.metrics, record, route=route_of(request), tenant=tenant)
+    worker.recorder.record(record)
     ticket = ctx.admission.ticket if ctx.admission is not None else None
     if ticket is not None:
         await settle(worker.limits, ticket, counted.total)

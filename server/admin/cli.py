@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -17,11 +16,11 @@ from tortoise.exceptions import BaseORMException
 from config import Settings, SettingsError
 from models import KeyStatus, TenantStatus
 from server import db
-from server.admin import output, service
+from server.admin import output, service, usage
 from server.admin.flags import (
-    SETTINGS,
     CliError,
     T,
+    UsageError,
     changes,
     count,
     raw,
@@ -191,10 +190,10 @@ class Cli:
         """Change limits of a tenant or a key; `none` clears one (unlimited / inherit)."""
         tenant_name, key_prefix = text(tenant, "--tenant"), text(prefix, "--prefix")
         if (tenant_name is None) == (key_prefix is None):
-            raise CliError("set-limits needs either --tenant or --prefix")
+            raise UsageError("set-limits needs either --tenant or --prefix")
         wanted = changes(settings)
         if wanted == Changes():
-            raise CliError("set-limits needs at least one limit, --models or prompt option")
+            raise UsageError("set-limits needs at least one limit, --models or prompt option")
         self._run(
             lambda s: service.set_limits(
                 tenant=tenant_name, prefix=key_prefix, changes=wanted, notify=_notifier(s)
@@ -210,7 +209,7 @@ class Cli:
         """Usage today, this month and in all time, from the ledger (budget time zone)."""
         tenant_name, key_prefix = text(tenant, "--tenant"), text(prefix, "--prefix")
         if (tenant_name is None) == (key_prefix is None):
-            raise CliError("usage needs either --tenant or --prefix")
+            raise UsageError("usage needs either --tenant or --prefix")
         as_json = switch(json, "--json")
         zone = self._settings().budget_timezone
         report = self._run(
@@ -246,6 +245,14 @@ class Cli:
 
         probe_ollama(self._settings(), json=json)
 
+    @raw
+    def pull_model(self, model: str | None = None, backend: str | None = None) -> None:
+        """Pull a model onto one backend, directly with its token (shows Ollama's progress)."""
+        from server.admin.pull import pull
+
+        name = required(model, "MODEL")
+        pull(self._settings(), name, text(backend, "--backend"), sys.stderr)
+
     def list_backends(self, json: bool = False) -> None:
         """List the configured Ollama backends."""
         from server.admin.backends import list_backends
@@ -258,36 +265,18 @@ def _display(lines: Sequence[str], out: Any) -> None:
     out.write("\n".join(lines) + "\n")
 
 
-def _check_flags(args: Sequence[str]) -> None:
-    """Refuse unknown flags before fire runs a command (fire complains only afterwards)."""
-    method = getattr(Cli, args[0].replace("-", "_"), None) if args else None
-    if method is None or args[0].startswith("_") or not callable(method):
-        return
-    params = inspect.signature(method).parameters
-    names = set(params) - {"self"}
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        names |= set(SETTINGS)
-    for arg in args[1:]:
-        if arg == "--":
-            return
-        if arg in ("-h", "--help") or not arg.startswith("-") or arg[1:2].isdigit():
-            continue
-        key = arg.lstrip("-").split("=", 1)[0].replace("-", "_")
-        short = not arg.startswith("--") and len(key) == 1
-        if short and sum(name.startswith(key) for name in names) == 1:
-            continue
-        if not short and (key in names or (key.startswith("no") and key[2:] in names)):
-            continue
-        raise CliError(f"{args[0]} has no option {arg.split('=', 1)[0]} (see {args[0]} --help)")
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    """The console entry point: one `error: ...` line and exit 1 on any failure."""
+    """The console entry point: one `error: ...` line and exit 1 on a mistake, 2 on usage."""
     fire.core.Display = _display
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        _check_flags(args)
-        fire.Fire(Cli(), command=args, name="neuronetz-gateway")
+        shown = usage.check(Cli, args)
+        if shown is not None:
+            print(shown)
+            return
+        fire.Fire(Cli(), command=args, name=usage.PROG)
+    except usage.UsageError as exc:
+        _fail(str(exc), code=2)
     except (CliError, SettingsError) as exc:  # settings also fail late: serve, SQLite paths
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -296,9 +285,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(f"unexpected {type(exc).__name__}: {_one_line(exc)}")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 1) -> None:
     print(f"error: {message}", file=sys.stderr)
-    sys.exit(1)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

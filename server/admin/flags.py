@@ -27,8 +27,8 @@ SETTINGS: dict[str, str] = {
     "log_prompts": "store prompts and answers (on/off; inherit on a key)",
     "prompt_ttl_days": "days a stored prompt is kept",
 }
-SETTINGS_HELP = "Settings: " + ", ".join(
-    f"--{name.replace('_', '-')} ({what})" for name, what in SETTINGS.items()
+SETTINGS_HELP = "Settings (tenant or key):\n" + "\n".join(
+    f"  --{name.replace('_', '-'):<18} {what}" for name, what in SETTINGS.items()
 )
 
 
@@ -42,15 +42,19 @@ class CliError(Exception):
     """A failed command; main() prints it as one `error: ...` line and exits 1."""
 
 
+class UsageError(CliError):
+    """The command line itself is wrong (unknown command or flag, a missing flag): exit 2."""
+
+
 def raw(method: F) -> F:
     """Let fire pass every argument as the string typed (no literal parsing)."""
     return fire.decorators.SetParseFn(str)(method)  # type: ignore[no-any-return]
 
 
 def text(value: str | None, flag: str) -> str | None:
-    """An optional string flag; a bare `--flag` without a value is a mistake."""
+    """An optional string flag; a bare `--flag` without a value is a usage error."""
     if value == "True":
-        raise CliError(f"{flag} needs a value")
+        raise UsageError(f"{flag} needs a value")
     return value
 
 
@@ -58,7 +62,7 @@ def required(value: str | None, flag: str) -> str:
     """A string flag that must be given."""
     given = text(value, flag)
     if given is None or not given.strip():
-        raise CliError(f"{flag} is required")
+        raise UsageError(f"{flag} is required")
     return given
 
 
@@ -97,7 +101,7 @@ def changes(given: Mapping[str, Any]) -> Changes:
     """The Changes named by the settings flags in `given`; any other flag is a mistake."""
     unknown = sorted(set(given) - set(SETTINGS))
     if unknown:
-        raise CliError(f"no option {_flag_name(unknown[0])}")
+        raise UsageError(f"no option {_flag_name(unknown[0])}")
     limits = {n: count(given.get(n), _flag_name(n), clearable=True) for n in LIMIT_FIELDS}
     models_text = text(given.get("models"), "--models")
     models: list[str] | None | Keep = KEEP

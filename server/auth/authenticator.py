@@ -16,6 +16,7 @@ from server.auth.keycache import Clock, KeyCache
 from server.auth.principal import Principal, build_principal
 from server.auth.throttle import FailureThrottle
 from server.errors import Unauthorized, Unavailable
+from server.observe.metrics import Metrics
 
 INVALID = "invalid API key: provide a valid key as 'Authorization: Bearer nz_...'"
 MISSING = "missing API key: send 'Authorization: Bearer nz_...' (or 'x-api-key: nz_...')"
@@ -56,8 +57,10 @@ class Authenticator:
         negative_ttl: float = 5.0,
         clock: Clock = time.monotonic,
         wall: Clock = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.cache = cache
+        self._metrics = metrics or Metrics()
         self._wall = wall
         self._verify_slots = asyncio.Semaphore(verify_concurrency)
         self._inflight: dict[str, asyncio.Future[Principal | None]] = {}
@@ -81,6 +84,7 @@ class Authenticator:
         presented = presented_key(authorization, api_key)
         digest = presented.digest
         principal = self.cache.get(digest)
+        self._metrics.key_cache.labels("miss" if principal is None else "hit").inc()
         if principal is None:
             if self.cache.is_rejected(digest):
                 raise Unauthorized(INVALID)
@@ -162,6 +166,7 @@ class Authenticator:
             self.verifications += 1
             ok = await asyncio.to_thread(verify_key, stored, presented)
         logger.info("key verification prefix={} ok={}", presented.prefix, ok)
+        self._metrics.verifications.labels("ok" if ok else "failed").inc()
         if not ok:
             self.throttle.failed(presented.prefix, client)
         return ok

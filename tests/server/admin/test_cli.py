@@ -225,6 +225,15 @@ def test_operator_session(operator: tuple[Operator, str]) -> None:
     assert everything.count(full_key) == 1  # shown once, by create-key
 
 
+def test_help_and_version_as_typed(tmp_path: Path) -> None:
+    op = Operator(base_env(), tmp_path)
+    overview = op.out("--help")
+    assert "create-key" in overview and "create_key" not in overview
+    assert op.out("--version").startswith("neuronetz-gateway ")
+    key_help = op.out("create-key --help")
+    assert "--max-concurrent" in key_help and "--tenant" in key_help
+
+
 def test_mistakes_exit_1_with_one_line(database_url: str, tmp_path: Path) -> None:
     op = Operator(base_env(DATABASE_URL=database_url), tmp_path)
     op.out("create-tenant --name acme --rpm 60 --daily-tokens 1000")
@@ -240,15 +249,21 @@ def test_mistakes_exit_1_with_one_line(database_url: str, tmp_path: Path) -> Non
         "disable-key --prefix not-a-prefix": "is not a key prefix",
         "create-key --tenant acme --name greedy --rpm 61": "rpm 61 is above tenant acme's rpm 60",
         f"set-limits --prefix {prefix} --daily-tokens 1001": "daily_tokens 1001 is above tenant",
-        "create-tenant --name widgets --rmp 5": "no option --rmp",
-        f"set-limits --tenant acme --prefix {prefix} --rpm 1": "either --tenant or --prefix",
-        "create-key --tenant acme": "--name is required",
         f"enable-key --prefix {prefix}": "revocation is final",
     }
     for error, expected in zip(op.fails(*mistakes), mistakes.values()):
         assert expected in error, error
-    usage_error = op.run("no-such-command", code=2)[0]  # fire's own usage error
-    assert usage_error.stdout == "" and "no-such-command" in usage_error.stderr
+    usages = {
+        "no-such-command": "no command 'no-such-command'",
+        "create-tenant --name widgets --rmp 5": "no option --rmp",
+        "create-key --tenant acme": "--name is required",
+        "create-key --tenant acme --name": "--name needs a value",
+        f"set-limits --tenant acme --prefix {prefix} --rpm 1": "either --tenant or --prefix",
+    }
+    for command, expected in usages.items():
+        (usage_error,) = op.run(command, code=2)
+        assert usage_error.stdout == "" and expected in usage_error.stderr, usage_error.stderr
+        assert len(usage_error.stderr.splitlines()) == 1
     tenants = op.json("list-tenants --json")  # nothing half-made by a refused command
     assert [(t["name"], t["active_keys"]) for t in tenants] == [("acme", 0)]
 
@@ -264,10 +279,10 @@ def _subscribe(env: dict[str, str]) -> Any:
 
 def test_bad_settings_and_unreachable_databases(tmp_path: Path) -> None:
     commands: Sequence[tuple[str, dict[str, str], str]] = [
-        ("list-tenants", {"DATABASE_URL": "mysql://x"}, "DATABASE_URL='mysql://x' is invalid"),
+        ("list-tenants", {"DATABASE_URL": "mysql://x"}, "DATABASE_URL is invalid"),
         ("list-tenants", {"BUDGET_TIMEZONE": "Mars/Base"}, "BUDGET_TIMEZONE"),
         ("list-tenants", {"DATABASE_URL": "postgres://postgres@127.0.0.1:1/x"}, "database: "),
-        ("migrate", {"DATABASE_URL": "sqlite:///nonexistent/dir/x.db"}, "unable to open"),
+        ("migrate", {"DATABASE_URL": "sqlite:///nonexistent/dir/x.db"}, "cannot open the SQLite"),
     ]
     procs = [spawn(command, base_env(**env), tmp_path) for command, env, _ in commands]
     for (command, _, expected), proc in zip(commands, procs):

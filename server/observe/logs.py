@@ -37,8 +37,13 @@ def _json_line(message: Message) -> None:
 
 
 def setup_logging(fmt: str, level: str) -> None:
-    """Configure this process's sinks (call in each worker, never at import time)."""
+    """Configure this process's sinks (call in each worker, never at import time).
+
+    `auto` writes readable text to a terminal and JSON lines to anything else.
+    """
     logger.remove()
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
     if fmt == "json":
         logger.add(_json_line, level=level, backtrace=False, diagnose=False)
     else:

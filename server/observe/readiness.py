@@ -9,6 +9,8 @@ from tortoise import connections
 
 from server.context import Worker
 
+NOT_CONFIGURED = "not configured"  # the embedded default: in-process limits, nothing to reach
+
 
 class NotReady(Exception):
     """A check failed for a reason that is safe to show on /readyz."""
@@ -24,7 +26,7 @@ async def _database(worker: Worker) -> str:
 
 async def _redis(worker: Worker) -> str:
     if worker.redis is None:
-        return "ok"
+        return NOT_CONFIGURED
     await worker.redis.ping()
     return "ok"
 
