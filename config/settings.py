@@ -371,6 +371,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         metrics_port=_get(env, "METRICS_PORT", _port, None, "a port number 1-65535"),
         metrics_host=_get(env, "METRICS_HOST", str, None, "a host name or address"),
         metrics_token=_get(env, "METRICS_TOKEN", _token, None, "at least 16 characters"),
+        metrics_dir=_get(env, "PROMETHEUS_MULTIPROC_DIR", str, None, "a directory"),
         cors_origins=_get(
             env, "CORS_ORIGINS", _origins, (), "comma-separated http(s) origins, or *"
         ),

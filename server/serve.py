@@ -47,8 +47,8 @@ def _prepare_metrics(settings: Settings) -> Settings:
     """Several workers: one multiprocess directory for all; the exposition served from here."""
     if settings.workers == 1:
         return settings  # the one worker keeps its figures and serves METRICS_PORT itself
-    base = Path(settings.metrics_dir or tempfile.gettempdir()) / f"nzgw-metrics-{settings.port}"
-    directory = fresh_multiproc_dir(base)
+    default = Path(tempfile.gettempdir()) / f"nzgw-metrics-{settings.port}"
+    directory = fresh_multiproc_dir(Path(settings.metrics_dir) if settings.metrics_dir else default)
     export_metrics_dir(directory)
     if settings.metrics_port:
         host = settings.metrics_host or settings.host
