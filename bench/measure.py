@@ -97,7 +97,9 @@ class Bench:
         n = max(res.requests, 1)
         cell.add("rps", res.rps)
         cell.add("cpu_us", cpu / n * 1e6)
-        cell.add("cpu_util", cpu / max(res.seconds, wall - self.plan.settle_seconds, 0.001))
+        util = cpu / max(res.seconds, wall - self.plan.settle_seconds, 0.001)
+        cell.add("cpu_util", util)
+        cell.add("rps_per_core", res.rps / util if util else None)
         if stats0 is not None:
             diff = redis.stats().minus(stats0)
             cell.add("redis_us", diff.top_level_usec(self.inner) / n)
