@@ -21,7 +21,7 @@ FULL = {
 QUICK = {
     "rounds": 1,
     "seconds": 2.0,
-    "latency_seconds": 2.0,
+    "latency_seconds": 1.0,
     "ttfb_requests": 50,
     "warmup_seconds": 1.0,
     "paced_rounds": 1,
@@ -71,7 +71,7 @@ def parse(argv: list[str] | None = None) -> Options:
     ap.add_argument("--quick", action="store_true", help="short runs (about 2 minutes)")
     ap.add_argument("--rounds", type=int, help="interleaved rounds (3; quick 1)")
     ap.add_argument("--seconds", type=float, help="each throughput run (10; quick 2)")
-    ap.add_argument("--latency-seconds", type=float, help="each c=1 run (6; quick 2)")
+    ap.add_argument("--latency-seconds", type=float, help="each c=1 run (6; quick 1)")
     ap.add_argument("--ttfb-requests", type=int, help="first-chunk requests per run (300; 50)")
     ap.add_argument("--concurrency", type=int, default=32, help="the saturating concurrency")
     ap.add_argument(
