@@ -40,8 +40,10 @@ audit: install-test
 
 check: test lint typecheck security
 
+## bench: the side-by-side benchmark (bench/README.md); about 15 minutes, BENCH_ARGS=--quick under 2
+BENCH_ARGS ?=
 bench: install-test
-	$(BIN)/python bench/bench_limits.py
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

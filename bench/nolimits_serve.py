@@ -1,9 +1,12 @@
 """Bench-only launcher: the gateway with an admit-everything limits backend (never for production).
 
-It lets bench_relay.py measure what admission and settle add, against the same relay without them.
+It lets the bench (`python -m bench --nolimits`) measure what admission and settle add, against
+the same gateway without them. It patches the gateway's internals, so it may need following when
+they change; the bench leaves its row out, with a warning, if it does not start.
 """
 
-# Run by bench_relay.py: python bench/nolimits_serve.py --port N (environment as for serve)
+# Run by the bench: python bench/nolimits_serve.py --port N [--workers 1] (environment as for
+# serve; one worker only: the patch does not reach spawned workers)
 
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ def _no_limits(settings: Settings, redis: Any) -> AdmitAll:
 
 def main() -> None:
     """Serve like `neuronetz-gateway serve --no-migrate`, minus limits."""
-    lifecycle.make_limits = _no_limits  # type: ignore[assignment]
+    lifecycle.make_limits = _no_limits
     port = int(sys.argv[sys.argv.index("--port") + 1])
     workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
     serve.run(Settings.from_env(), host="127.0.0.1", port=port, workers=workers, migrate=False)
