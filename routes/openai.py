@@ -1,4 +1,5 @@
-"""The OpenAI-compatible surface (/v1): chat, completions, embeddings and models."""
+"""The /v1 surface: OpenAI's chat, completions, embeddings, responses and models, and
+Anthropic's Messages API (/v1/messages), as Ollama serves them."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ RELAYED = {
     "chat/completions": Kind.OPENAI_GENERATE,
     "completions": Kind.OPENAI_GENERATE,
     "embeddings": Kind.OPENAI_EMBED,
+    "responses": Kind.OPENAI_RESPONSES,
+    "messages": Kind.ANTHROPIC_MESSAGES,  # Anthropic's Messages API (Claude Code)
 }
 JSON = "application/json"
 

@@ -1,4 +1,5 @@
-"""The gateway's errors, and their bodies in each surface's shape (OpenAI's on /v1, Ollama's on /api).
+"""The gateway's errors, and their bodies in each surface's shape (OpenAI's on /v1, Anthropic's
+on /v1/messages, Ollama's on /api).
 
 GatewayError
  ├── BadRequest (400)        invalid JSON, missing model, bad field
@@ -113,8 +114,29 @@ def surface_of(path: str) -> str:
     return "v1" if path.lower().lstrip("/").startswith("v1") else "api"
 
 
+ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+def is_anthropic(path: str) -> bool:
+    """Whether `path` is on the Anthropic Messages surface (/v1/messages...)."""
+    return path.lower().lstrip("/").startswith("v1/messages")
+
+
 def error_response(path: str, error: GatewayError) -> HTTPResponse:
     """The response for a gateway error on the surface `path` belongs to."""
+    if is_anthropic(path):
+        kind = ANTHROPIC_TYPES.get(error.status_code, "api_error")
+        anthropic = {"type": "error", "error": {"type": kind, "message": error.message}}
+        return json(anthropic, status=error.status_code, headers=error.headers)
     if surface_of(path) == "v1":
         body: dict[str, object] = {
             "error": {

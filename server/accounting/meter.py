@@ -13,8 +13,12 @@ TAIL_BYTES = 4096
 CAPTURE_LIMIT = 1 << 20  # at most 1 MiB of response text kept for a prompt log
 _DONE = re.compile(rb'"done"\s*:\s*true')
 _COUNT = re.compile(
-    rb'(?<!\\)"(prompt_eval_count|eval_count|prompt_tokens|completion_tokens)"\s*:\s*(\d+)'
+    rb'(?<!\\)"(prompt_eval_count|eval_count|prompt_tokens|completion_tokens|input_tokens|'
+    rb'output_tokens)"\s*:\s*(\d+)'
 )
+# Named SSE events whose usage is not final, and those that carry generated text.
+PROVISIONAL_USAGE = frozenset({"message_start", "response.created", "response.in_progress"})
+DELTA_EVENTS = frozenset({"content_block_delta", "response.output_text.delta"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,23 +64,25 @@ class Meter:
             self.chunks += 1
 
     def sse(self, event: bytes) -> bool:
-        """One SSE event; True when it is the usage-only chunk (`choices: []`)."""
-        payload = event.strip()
-        if not payload.startswith(b"data:"):
-            return False
-        payload = payload[5:].strip()
-        if payload == b"[DONE]":
+        """One SSE event; True when it is the usage-only chunk (`choices: []`).
+
+        Unnamed events are OpenAI chat/completion chunks; named ones are Anthropic Messages
+        (final usage in message_delta; message_start's is an estimate) or OpenAI Responses
+        (usage in response.completed) events. Content deltas count as about a token each.
+        """
+        name, payload = sse_parts(event)
+        if not payload or payload == b"[DONE]":
             return False
         usage_only = False
         if b'"usage"' in payload or self.capture:
             obj = _loads(payload)
-            usage = obj.get("usage") if obj is not None else None
-            if isinstance(usage, dict):
-                self._openai_counts(usage)
+            usage = _usage_of(obj) if name not in PROVISIONAL_USAGE else None
+            if usage is not None:
+                self._usage_counts(usage)
                 usage_only = obj is not None and obj.get("choices") == []
             if obj is not None and self.capture:
-                self._keep(_openai_text(obj))
-        if not usage_only:
+                self._keep(_openai_text(obj) or _delta_text(obj))
+        if not usage_only and (name is None or name in DELTA_EVENTS):
             self.chunks += 1
         return usage_only
 
@@ -90,8 +96,12 @@ class Meter:
     def finish_body(self) -> None:
         """Read the counts at the end of a non-streamed body (they come last)."""
         found = {name: int(value) for name, value in _COUNT.findall(self._tail)}
-        prompt = found.get(b"prompt_eval_count", found.get(b"prompt_tokens"))
-        completion = found.get(b"eval_count", found.get(b"completion_tokens"))
+        prompt = found.get(
+            b"prompt_eval_count", found.get(b"prompt_tokens", found.get(b"input_tokens"))
+        )
+        completion = found.get(
+            b"eval_count", found.get(b"completion_tokens", found.get(b"output_tokens"))
+        )
         self.prompt = prompt if prompt is not None else self.prompt
         self.completion = completion if completion is not None else self.completion
         if self.capture and self._body:
@@ -126,10 +136,13 @@ class Meter:
         self.prompt = _int(obj.get("prompt_eval_count"), self.prompt)
         self.completion = _int(obj.get("eval_count"), self.completion)
 
-    def _openai_counts(self, usage: dict[str, Any]) -> None:
-        prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+    def _usage_counts(self, usage: dict[str, Any]) -> None:
+        """OpenAI's prompt/completion_tokens or Anthropic's and Responses' input/output_tokens."""
+        prompt = _int(usage.get("prompt_tokens"), _int(usage.get("input_tokens")))
+        completion = _int(usage.get("completion_tokens"), _int(usage.get("output_tokens")))
         if prompt or completion:  # /v1/completions puts zero usage on every chunk
-            self.prompt, self.completion = prompt, completion
+            self.prompt = prompt if prompt is not None else self.prompt
+            self.completion = completion if completion is not None else self.completion
 
 
 def _loads(data: bytes) -> dict[str, Any] | None:
@@ -157,4 +170,35 @@ def _openai_text(obj: dict[str, Any], *, message: bool = False) -> str:
     choice = choices[0]
     part = choice.get("message" if message else "delta")
     text = part.get("content") if isinstance(part, dict) else choice.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def sse_parts(event: bytes) -> tuple[str | None, bytes]:
+    """(event name or None, the joined data) of one SSE event."""
+    name: str | None = None
+    data: list[bytes] = []
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            data.append(line[5:].strip())
+        elif line.startswith(b"event:"):
+            name = line[6:].strip().decode("utf-8", "replace")
+    return name, b"\n".join(data)
+
+
+def _usage_of(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    if obj is None:
+        return None
+    usage = obj.get("usage")
+    response = obj.get("response")
+    if usage is None and isinstance(response, dict):
+        usage = response.get("usage")
+    return usage if isinstance(usage, dict) else None
+
+
+def _delta_text(obj: dict[str, Any]) -> str:
+    """Text of an Anthropic content_block_delta or a Responses output_text.delta."""
+    delta = obj.get("delta")
+    if isinstance(delta, str):
+        return delta
+    text = delta.get("text") if isinstance(delta, dict) else None
     return text if isinstance(text, str) else ""

@@ -35,6 +35,8 @@ class Kind(Enum):
     OPENAI_GENERATE = "openai_generate"  # /v1/chat/completions, /v1/completions
     OPENAI_EMBED = "openai_embed"  # /v1/embeddings
     LOOKUP = "lookup"  # /api/show: names a model, not metered
+    ANTHROPIC_MESSAGES = "anthropic_messages"  # /v1/messages: max_tokens required
+    OPENAI_RESPONSES = "openai_responses"  # /v1/responses: max_output_tokens
 
     @property
     def metered(self) -> bool:
@@ -44,7 +46,12 @@ class Kind(Enum):
     @property
     def generates(self) -> bool:
         """Whether the endpoint produces completion tokens."""
-        return self in (Kind.NATIVE_GENERATE, Kind.OPENAI_GENERATE)
+        return self in GENERATING
+
+    @property
+    def cap_field(self) -> str | None:
+        """The top-level field that caps the output on this surface (native: options)."""
+        return CAP_FIELDS.get(self)
 
 
 GOVERNED: dict[Kind, tuple[str, ...]] = {
@@ -59,6 +66,16 @@ GOVERNED: dict[Kind, tuple[str, ...]] = {
         "max_completion_tokens",
     ),
     Kind.OPENAI_EMBED: ("model",),
+    Kind.ANTHROPIC_MESSAGES: ("model", "stream", "max_tokens"),
+    Kind.OPENAI_RESPONSES: ("model", "stream", "max_output_tokens"),
+}
+GENERATING = frozenset(
+    {Kind.NATIVE_GENERATE, Kind.OPENAI_GENERATE, Kind.ANTHROPIC_MESSAGES, Kind.OPENAI_RESPONSES}
+)
+CAP_FIELDS = {
+    Kind.OPENAI_GENERATE: "max_tokens",
+    Kind.ANTHROPIC_MESSAGES: "max_tokens",
+    Kind.OPENAI_RESPONSES: "max_output_tokens",
 }
 OPTION_NAMES = ("num_predict", "num_ctx", *HARDWARE_OPTIONS)
 
@@ -147,6 +164,17 @@ def parse(raw: bytes, kind: Kind, rules: Rules = DEFAULT_RULES) -> Reading:
         max_output = _openai_caps(fields, forward)
         if fields.has("stream_options"):
             forward["stream_options"] = {"include_usage": include_usage}
+    elif kind is Kind.ANTHROPIC_MESSAGES:
+        max_output = _cap(fields.get("max_tokens"), "max_tokens")
+        if max_output is None:  # Ollama refuses this too
+            raise BadRequest("max_tokens is required and must be positive")
+        forward["max_tokens"] = max_output
+    elif kind is Kind.OPENAI_RESPONSES:
+        max_output = _cap(fields.get("max_output_tokens"), "max_output_tokens")
+        if fields.has("max_output_tokens"):
+            forward["max_output_tokens"] = (
+                max_output if max_output is not None else fields.get("max_output_tokens")
+            )
     return Reading(
         kind=kind,
         model=model,
@@ -161,9 +189,10 @@ def parse(raw: bytes, kind: Kind, rules: Rules = DEFAULT_RULES) -> Reading:
 
 def _float_caps(fields: Fields, kind: Kind) -> bool:
     """A /v1 cap written as a float (5.0): Go refuses it into an int, so it is rewritten."""
-    if kind is not Kind.OPENAI_GENERATE:
-        return False
-    return any(isinstance(fields.get(n), float) for n in ("max_tokens", "max_completion_tokens"))
+    names = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+    return kind is not Kind.NATIVE_GENERATE and any(
+        isinstance(fields.get(n), float) for n in names if fields.has(n)
+    )
 
 
 def _native_options(fields: Fields, rules: Rules, forward: dict[str, Any]) -> int | None:
@@ -207,7 +236,7 @@ def _stream(fields: Fields, kind: Kind) -> bool:
         raise BadRequest("stream must be true or false")
     if kind is Kind.NATIVE_GENERATE:
         return value is not False
-    if kind is Kind.OPENAI_GENERATE:
+    if kind in (Kind.OPENAI_GENERATE, Kind.ANTHROPIC_MESSAGES, Kind.OPENAI_RESPONSES):
         return value is True
     return False
 
@@ -270,10 +299,11 @@ def upstream_body(reading: Reading, raw: bytes, output_cap: int | None) -> bytes
     if reading.as_sent and cap is None and not usage:
         return raw
     body = dict(reading.forward)
+    field = reading.kind.cap_field
     if cap is not None and reading.kind is Kind.NATIVE_GENERATE:
         body["options"] = {**(body.get("options") or {}), "num_predict": cap}
-    elif cap is not None and reading.kind is Kind.OPENAI_GENERATE:
-        body["max_tokens"] = cap
+    elif cap is not None and field is not None:
+        body[field] = cap
     if usage:
         body["stream_options"] = {"include_usage": True}  # the gateway meters from it
     try:

@@ -136,7 +136,12 @@ async def _stream(
     if admission is not None and admission.rate is not None:
         headers.update(rate_headers(admission.rate))
     reading = ctx.reading
-    injected = reading is not None and reading.stream and not reading.include_usage
+    injected = (
+        reading is not None
+        and reading.kind is Kind.OPENAI_GENERATE
+        and reading.stream
+        and not reading.include_usage
+    )
     meter = ctx.meter or Meter(capture=False)
     fwd = forwarder(meter, content_type or "", strip_usage=injected and upstream.is_success)
     response = await request.respond(

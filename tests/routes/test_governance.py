@@ -31,6 +31,8 @@ def _body(path: str, model_fields: str) -> bytes:
         "/v1/chat/completions": '"messages":[{"role":"user","content":"hi"}]',
         "/v1/completions": '"prompt":"hi"',
         "/v1/embeddings": '"input":"hi"',
+        "/v1/messages": '"messages":[{"role":"user","content":"hi"}]',
+        "/v1/responses": '"input":"hi"',
     }[path]
     return ("{" + model_fields + "," + rest + "}").encode()
 
@@ -118,9 +120,26 @@ OPENAI_CAPS = [
 ]
 
 
+ANTHROPIC_CAPS = [
+    '"max_tokens":100000',
+    '"max_tokens":100000,"stream":true',
+    '"max_tokens":1e12',
+]
+RESPONSES_CAPS = [
+    '"max_output_tokens":100000',
+    '"max_output_tokens":0',
+    '"max_output_tokens":null',
+    '"max_output_tokens":-1,"stream":true',
+    '"stream":true',
+]
+
+
 @pytest.mark.parametrize(
     "path, cap",
-    [("/api/chat", c) for c in NATIVE_CAPS] + [("/v1/chat/completions", c) for c in OPENAI_CAPS],
+    [("/api/chat", c) for c in NATIVE_CAPS]
+    + [("/v1/chat/completions", c) for c in OPENAI_CAPS]
+    + [("/v1/messages", c) for c in ANTHROPIC_CAPS]
+    + [("/v1/responses", c) for c in RESPONSES_CAPS],
 )
 def test_a_budget_is_never_exceeded_however_the_cap_is_spelled(
     stack: Stack, fake: FakeOllama, path: str, cap: str
