@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from limits.outcome import ADMITTED, DENIED, NEEDS_SEED, limit_args, to_admission
+from limits.verdict import ADMITTED, DENIED, NEEDS_SEED, limit_args, to_admission
 from limits.policy import Admission, Ask, Subject, Ticket, Usage
 from limits.windows import window_ids
 
@@ -18,7 +18,7 @@ _DENY_ORDER = (6, 5, 4, 1, 2, 3)  # total, monthly, daily, requests, tokens, con
 
 @dataclass(slots=True)
 class _Scope:
-    """The state of one scope; mirrors the Redis keys listed in limits/keys.py."""
+    """The state of one scope; mirrors the Redis keys listed in limits/keyspace.py."""
 
     rpm: list[tuple[int, str]] = field(default_factory=list)  # (ms, request_id), sorted
     tpm: dict[int, int] = field(default_factory=dict)  # second -> tokens

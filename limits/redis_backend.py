@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from redis import exceptions as rexc
 from redis.asyncio import Redis
 
-from limits.keys import KeySpace
-from limits.outcome import limit_args, to_admission
+from limits.keyspace import KeySpace
+from limits.verdict import limit_args, to_admission
 from limits.policy import Admission, Ask, Subject, Ticket, Usage
 from limits.protocol import LimitsUnavailable
 from limits.windows import DAY_TTL_S, MONTH_TTL_S, window_ids

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from limits.keys import KeySpace
+from limits.keyspace import KeySpace
 
 
 def test_every_key_of_an_admission_shares_the_tenant_hash_tag() -> None:
