@@ -40,8 +40,8 @@ class KeySpace:
 
         <t>:heads        hash  "t" (the tenant scope), "k:<key>" (a key scope) -> the scope's
                                head: 17 doubles packed (lua/common.lua: budget counters, tokens
-                               and requests in flight, the rpm and tpm sums and current second)
-        <t>:open         hash  "=<id>" -> "<tokens> <expiry ms> k:<key>": an open reservation,
+                               and requests in flight, the rpm and tpm sums and current second);
+                               "=<id>" -> "<tokens> <expiry ms> k:<key>": an open reservation,
                                also its concurrency lease; "~<id>" -> expiry ms of the
                                tombstone of one that lapsed unsettled (settle still charges it)
         <t>:ring         hash  the tenant's rpm and tpm buckets of the minute: r<sec>, t<sec>
@@ -52,8 +52,8 @@ class KeySpace:
         <ns>:{s:<n>}:events:dead   stream  dead letters of the writer
 
     Nothing here grows with the number of requests: a ring holds at most 60 seconds per
-    window, ``open`` one entry per request in flight and one per lapse of the last
-    LAPSE_GRACE_S, ``heads`` one field per scope.
+    window, ``heads`` one field per scope, one per request in flight and one per lapse of
+    the last LAPSE_GRACE_S.
     """
 
     namespace: str
@@ -66,9 +66,9 @@ class KeySpace:
         return f"{self.shard_tag(shard_of(tenant_id))}:t:{_part(tenant_id)}"
 
     def tenant(self, tenant_id: str, key_id: str) -> list[str]:
-        """heads, open, the key's ring, the tenant's ring: the state a script reads."""
+        """heads, the key's ring, the tenant's ring: the state a script reads."""
         base = self._tenant(tenant_id)
-        return [f"{base}:heads", f"{base}:open", f"{base}:k:{_part(key_id)}:ring", f"{base}:ring"]
+        return [f"{base}:heads", f"{base}:k:{_part(key_id)}:ring", f"{base}:ring"]
 
     @staticmethod
     def key_field(key_id: str) -> str:
@@ -92,23 +92,14 @@ class KeySpace:
         """KEYS of extend.lua."""
         return self.tenant(tenant_id, key_id)
 
-    def refresh(self, tenant_id: str) -> list[str]:
-        """KEYS of refresh.lua."""
-        return [f"{self._tenant(tenant_id)}:open"]
+    def heads(self, tenant_id: str) -> list[str]:
+        """KEYS of refresh.lua, seed.lua and usage.lua: the tenant's heads."""
+        return [f"{self._tenant(tenant_id)}:heads"]
 
     def settle(self, tenant_id: str, key_id: str) -> list[str]:
         """KEYS of settle.lua."""
         events = self.events(shard_of(tenant_id))
         return [*self.tenant(tenant_id, key_id), events.stream, events.bytes]
-
-    def seed(self, tenant_id: str) -> list[str]:
-        """KEYS of seed.lua."""
-        return [f"{self._tenant(tenant_id)}:heads"]
-
-    def usage(self, tenant_id: str) -> list[str]:
-        """KEYS of usage.lua."""
-        base = self._tenant(tenant_id)
-        return [f"{base}:heads", f"{base}:open"]
 
     def record(self, shard_key: str) -> list[str]:
         """KEYS of record.lua."""

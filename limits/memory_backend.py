@@ -72,6 +72,8 @@ class MemoryLimits:
         if self.events.over_bound:
             return [DENIED, -1, 7, 1000, -1, -1, now, 0, *_NO_RATE]
         tenant, scopes = self._pair(subject.tenant_id, subject.key_id)
+        if ask.request_id in tenant.open:
+            raise ValueError("request id already in flight")
         lim = (limit_args(subject.key), limit_args(subject.tenant))
         sec = now // 1000
         prompt, kind = ask.prompt_tokens, ask.output
@@ -156,8 +158,6 @@ class MemoryLimits:
         if not admitted:
             return [DENIED, deny_s + 1, deny_i, retry, -1, -1, now, 0, *rate]
 
-        if ask.request_id in tenant.open:
-            raise ValueError("request id already in flight")
         tenant.open[ask.request_id] = Entry(reserved, now + self._ttl, subject.key_id)
         tenant.nx = now + self._ttl if tenant.nx is None else min(tenant.nx, now + self._ttl)
         for s, st in enumerate(scopes):

@@ -166,7 +166,7 @@ class RedisLimits:
 
     async def refresh(self, ticket: Ticket, *, now: float | None = None) -> bool:
         """Heartbeat: keep the lease and reservation open another lease_ttl; False if lapsed."""
-        keys = self._keys.refresh(ticket.tenant_id)
+        keys = self._keys.heads(ticket.tenant_id)
         raw = await self._run("refresh", keys, [ticket.request_id, _ms(now), self._ttl_ms])
         return bool(raw)
 
@@ -215,12 +215,12 @@ class RedisLimits:
             tenant_usage.month,
             tenant_usage.total,
         ]
-        await self._run("seed", self._keys.seed(subject.tenant_id), args)
+        await self._run("seed", self._keys.heads(subject.tenant_id), args)
 
     async def usage(self, subject: Subject, *, now: float | None = None) -> tuple[Usage, Usage]:
         """(tenant, key) usage: settled in the current windows, and reserved in flight."""
         _, day, month = self._windows(now)
-        keys = self._keys.usage(subject.tenant_id)
+        keys = self._keys.heads(subject.tenant_id)
         args = [_ms(now), *_numeric(day, month), self._keys.key_field(subject.key_id)]
         raw: Sequence[int] = await self._run("usage", keys, args)
         v = [int(x) for x in raw]

@@ -1,6 +1,6 @@
 -- admit.lua: all-or-nothing admission of one request at key scope and tenant scope.
--- KEYS: 1 heads, 2 open (the tenant's hashes), 3 the key's ring, 4 the tenant's ring,
---   5 the byte counter of the tenant's audit stream
+-- KEYS: 1 the tenant's heads, 2 the key's ring, 3 the tenant's ring, 4 the byte counter of
+--   the tenant's audit stream
 -- ARGV: 1 request id, 2 now ms ('' = Redis TIME), 3 prompt tokens, 4 max_output (-1 none),
 --   5 output kind (0 none, 1 single, 2 stream), 6 output step, 7 non-stream cap,
 --   8 lease ttl ms, 9 lapse grace ms, 10 audit byte bound (-1 none), 11 day (YYYYMMDD),
@@ -18,15 +18,16 @@ local prompt, max_output, kind = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(
 local step, single_cap = tonumber(ARGV[6]), tonumber(ARGV[7])
 local ttl, grace, bound = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local day, month, kf = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
-local hk, open, ring = KEYS[1], KEYS[2], {KEYS[3], KEYS[4]}
+local hk, ring = KEYS[1], {KEYS[2], KEYS[3]}
 local sec = math.floor(now / 1000)
 
-if bound >= 0 and num(redis.call('GET', KEYS[5])) > bound then
+if bound >= 0 and num(redis.call('GET', KEYS[4])) > bound then
   return {0, -1, 7, 1000, -1, -1, now, 0, -1, -1, -1, -1, -1, -1}
 end
 
 local lim = limits(13, 6)
-local h, raw = heads(hk, kf)
+local h, raw = heads(hk, kf, '=' .. id)
+if raw[3] then return redis.error_reply('request id already in flight') end
 for s = 1, 2 do
   if (lim[s][4] >= 0 or lim[s][5] >= 0 or lim[s][6] >= 0) and h[s][S] == 0 then
     return {2, -1, -1, -1, -1, -1, now, 0, -1, -1, -1, -1, -1, -1}
@@ -34,7 +35,7 @@ for s = 1, 2 do
 end
 local nx = h[2][NX]
 if nx >= 0 and now >= nx then -- something lapsed: release it
-  purge(hk, open, now, grace, {[kf] = h[1], t = h[2]})
+  purge(hk, now, grace, {[kf] = h[1], t = h[2]})
 end
 
 -- read (rolling the minutes forward)
@@ -125,13 +126,8 @@ end
 
 -- write: the heads in any case (windows rolled, lapses released), the reservation if admitted
 if not admitted then
-  store_heads(hk, kf, h, raw)
+  store_heads(hk, kf, h, raw, {})
   return {0, deny_s, deny_i, retry, -1, -1, now, 0, rl, rr, rreset, tl, tr, treset}
-end
-local value = int(reserved) .. ' ' .. int(now + ttl) .. ' ' .. kf
-if redis.call('HSETNX', open, '=' .. id, value) == 0 then
-  store_heads(hk, kf, h, raw)
-  return redis.error_reply('request id already in flight')
 end
 for s = 1, 2 do
   local x = h[s]
@@ -140,5 +136,5 @@ for s = 1, 2 do
   x[H], x[N] = x[H] + reserved, x[N] + 1
 end
 if h[2][NX] < 0 or now + ttl < h[2][NX] then h[2][NX] = now + ttl end
-store_heads(hk, kf, h, raw)
+store_heads(hk, kf, h, raw, {'=' .. id, int(reserved) .. ' ' .. int(now + ttl) .. ' ' .. kf})
 return {1, -1, -1, -1, cap, reserved, now, stepped, rl, rr, rreset, tl, tr, treset}

@@ -1,18 +1,18 @@
 -- common.lua: helpers put in front of every script of this folder (redis_backend.py joins them).
 -- Times are in ms; rate buckets are whole seconds. A tenant's keys (limits/keyspace.py):
 --   heads  hash: field "t" (the tenant scope) and "k:<key>" (each key scope) -> the scope's
---          head, 17 doubles packed with struct (HEAD below), absent = ZERO
+--          head, 17 doubles packed with struct (HEAD below), absent = ZERO;
+--          "=<id>" -> "<tokens> <expiry ms> <heads field of its key>": an open reservation,
+--          also its lease; "~<id>" -> expiry ms of the tombstone of a reservation that lapsed
+--          unsettled
 --   ring   hash, one per scope: r<sec> / t<sec> -> requests / tokens counted in second <sec>
 --          (the seconds of the rolling minute before the head's current one)
---   open   hash: "=<id>" -> "<tokens> <expiry ms> <heads field of its key>": an open
---          reservation, also its lease; "~<id>" -> expiry ms of the tombstone of a
---          reservation that lapsed unsettled
 local WINDOW = 60000
 local HEAD = '<ddddddddddddddddd'
 -- the head's fields: seeded (0/1), tokens held in flight, requests open, day (YYYYMMDD) and
 -- its tokens, month (YYYYMM) and its tokens, total; rpm: sum over the minute, oldest second
 -- that may count (-1 none), current second, its count; tpm: the same; nx (tenant scope):
--- a time at or before the earliest expiry in open (-1 none)
+-- a time at or before the earliest expiry of an entry (-1 none)
 local S, H, N, D, DV, M, MV, TOT = 1, 2, 3, 4, 5, 6, 7, 8
 local RPM, TPM, NX = 9, 13, 17
 local ZERO = {0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -1, 0, 0, -1, -1, 0, -1}
@@ -36,15 +36,15 @@ end
 
 local function encode(h) return struct.pack(HEAD, unpack(h, 1, 17)) end
 
--- the heads of the key scope (field kf) and the tenant scope, decoded, and as read
-local function heads(hk, kf)
-  local raw = redis.call('HMGET', hk, kf, 't')
+-- the heads of the key scope (field kf) and the tenant scope, decoded, and the values as
+-- read, followed by those of the fields in `...`
+local function heads(hk, kf, ...)
+  local raw = redis.call('HMGET', hk, kf, 't', ...)
   return {decode(raw[1]), decode(raw[2])}, raw
 end
 
--- write the heads that changed since they were read
-local function store_heads(hk, kf, h, raw)
-  local args = {}
+-- write the heads that changed since they were read, and the name, value pairs in `args`
+local function store_heads(hk, kf, h, raw, args)
   for s, f in ipairs({kf, 't'}) do
     local v = encode(h[s])
     if v ~= raw[s] then
@@ -91,8 +91,8 @@ end
 -- slots at the tenant and at their key), keep a tombstone of each for `grace` ms, drop the
 -- tombstones that expired and set nx to the earliest expiry left. `known` maps the heads
 -- fields already decoded (the caller's) to their tables; others are read and written here.
-local function purge(hk, open, now, grace, known)
-  local all = redis.call('HGETALL', open)
+local function purge(hk, now, grace, known)
+  local all = redis.call('HGETALL', hk)
   local dead, tomb, nx, gone = {}, {}, -1, {}
   local function keep(e) if nx < 0 or e < nx then nx = e end end
   for i = 1, #all, 2 do
@@ -110,14 +110,16 @@ local function purge(hk, open, now, grace, known)
       else
         keep(exp)
       end
-    elseif tonumber(v) <= now then
-      dead[#dead + 1] = f
-    else
-      keep(tonumber(v))
+    elseif string.sub(f, 1, 1) == '~' then
+      if tonumber(v) <= now then
+        dead[#dead + 1] = f
+      else
+        keep(tonumber(v))
+      end
     end
   end
   if #tomb > 0 then keep(now + grace) end
-  local others, out = {}, {}
+  local others = {}
   for k in pairs(gone) do
     if not known[k] then others[#others + 1] = k end
   end
@@ -130,12 +132,11 @@ local function purge(hk, open, now, grace, known)
   end
   known.t[NX] = nx
   for _, k in ipairs(others) do
-    out[#out + 1] = k
-    out[#out + 1] = encode(known[k])
+    tomb[#tomb + 1] = k
+    tomb[#tomb + 1] = encode(known[k])
   end
-  if #out > 0 then chunked('HSET', hk, out) end
-  if #dead > 0 then chunked('HDEL', open, dead) end
-  if #tomb > 0 then chunked('HSET', open, tomb) end
+  if #dead > 0 then chunked('HDEL', hk, dead) end
+  if #tomb > 0 then chunked('HSET', hk, tomb) end
 end
 
 -- A rolling minute of per-second buckets: the head holds at h[o .. o + 3] its sum, the oldest

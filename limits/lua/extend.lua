@@ -1,6 +1,6 @@
 -- extend.lua: add up to `tokens` output tokens to an open reservation at both scopes, against
 -- tpm (the current minute) and every budget; an extension also renews the lease.
--- KEYS: 1 heads, 2 open (the tenant's hashes), 3 the key's ring, 4 the tenant's ring
+-- KEYS: 1 the tenant's heads, 2 the key's ring, 3 the tenant's ring
 -- ARGV: 1 request id, 2 now ms ('' = Redis TIME), 3 tokens wanted (>= 1), 4 lease ttl ms,
 --   5 day (YYYYMMDD), 6 month (YYYYMM), 7 the key's heads field, 8-11 key limits,
 --   12-15 tenant limits: tpm, daily, monthly, total (-1 none)
@@ -12,16 +12,14 @@ local id = ARGV[1]
 local now = clock(ARGV[2])
 local want, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local day, month, kf = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
-local hk, open, ring = KEYS[1], KEYS[2], {KEYS[3], KEYS[4]}
+local hk, ring = KEYS[1], {KEYS[2], KEYS[3]}
 local sec = math.floor(now / 1000)
 
-local e = redis.call('HGET', open, '=' .. id)
-if not e then return {-1, now, -1, -1} end
-local tok, exp = entry(e)
+local h, raw = heads(hk, kf, '=' .. id)
+if not raw[3] then return {-1, now, -1, -1} end
+local tok, exp = entry(raw[3])
 if exp <= now then return {-1, now, -1, -1} end
-
 local lim = limits(7, 4)
-local h, raw = heads(hk, kf)
 
 -- what every counter has left; ARGV order tpm, daily, monthly, total = limits 2, 4, 5, 6
 local grant, by_s, by_i = want, -1, -1
@@ -46,12 +44,13 @@ for _, i in ipairs({6, 5, 4, 2}) do
 end
 grant = math.max(grant, 0)
 
+local args = {}
 if grant > 0 then
-  redis.call('HSET', open, '=' .. id, int(tok + grant) .. ' ' .. int(now + ttl) .. ' ' .. kf)
+  args = {'=' .. id, int(tok + grant) .. ' ' .. int(now + ttl) .. ' ' .. kf}
   for s = 1, 2 do
     h[s][H] = h[s][H] + grant
     if lim[s][1] >= 0 then add(h[s], TPM, grant) end
   end
 end
-store_heads(hk, kf, h, raw)
+store_heads(hk, kf, h, raw, args)
 return {grant, now, by_s, by_i}

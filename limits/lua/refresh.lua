@@ -1,6 +1,6 @@
 -- refresh.lua: heartbeat of a request in flight: its lease and reservation (one entry for both
 -- scopes) expire at now + lease ttl, if still open.
--- KEYS: 1 open (the tenant's hash)
+-- KEYS: 1 the tenant's heads
 -- ARGV: 1 request id, 2 now ms ('' = Redis TIME), 3 lease ttl ms
 -- Returns 1 if renewed, 0 if the reservation is not open (lapsed or settled): nothing changes.
 local now = clock(ARGV[2])

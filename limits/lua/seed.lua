@@ -1,6 +1,6 @@
 -- seed.lua: rebuild the budget counters of each unseeded scope from the ledger, then mark it
 -- seeded.
--- KEYS: 1 heads (the tenant's hash)
+-- KEYS: 1 the tenant's heads
 -- ARGV: 1 day (YYYYMMDD), 2 month (YYYYMM), 3 the key's heads field, 4-6 key usage (day,
 --   month, total), 7-9 tenant usage
 -- Each counter of an unseeded scope becomes max(existing, given); a seeded scope is left alone,
@@ -16,5 +16,5 @@ for s = 1, 2 do
     seeded = seeded + 1
   end
 end
-store_heads(KEYS[1], ARGV[3], h, raw)
+store_heads(KEYS[1], ARGV[3], h, raw, {})
 return seeded

@@ -1,7 +1,7 @@
 -- settle.lua: replace a request's reservation by the tokens it used, at key and tenant scope,
 -- and append its audit event, once.
--- KEYS: 1 heads, 2 open (the tenant's hashes), 3 the key's ring, 4 the tenant's ring,
---   5 the audit stream, 6 its byte counter
+-- KEYS: 1 the tenant's heads, 2 the key's ring, 3 the tenant's ring, 4 the audit stream,
+--   5 its byte counter
 -- ARGV: 1 request id, 2 used tokens, 3 now ms ('' = Redis TIME), 4 day (YYYYMMDD),
 --   5 month (YYYYMM), 6 the key's heads field, 7 tpm at key scope (1/0), 8 tpm at tenant
 --   scope (1/0), 9 tokens reserved (the ticket's), 10 admission second, 11 tokens reserved at
@@ -10,36 +10,39 @@
 -- Charges iff the reservation is still open (even past its expiry) or its tombstone is;
 -- removes it. Returns 1 if charged now, 0 if not (a repeat: a no-op).
 local id, used = ARGV[1], tonumber(ARGV[2])
-local now = clock(ARGV[3])
 local day, month, kf = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local hk, open, ring = KEYS[1], KEYS[2], {KEYS[3], KEYS[4]}
+local hk, ring = KEYS[1], {KEYS[2], KEYS[3]}
 local reserved = tonumber(ARGV[9])
 local parts = {{tonumber(ARGV[12]), tonumber(ARGV[13])}, {tonumber(ARGV[10]), tonumber(ARGV[11])}}
-local sec = math.floor(now / 1000)
 local function plus(a, b) return a + b end
+local now = nil -- the clock is read only when needed
+local function clock_now()
+  if now == nil then now = clock(ARGV[3]) end
+  return now
+end
 
-local o = redis.call('HMGET', open, '=' .. id, '~' .. id)
+local h, raw = heads(hk, kf, '=' .. id, '~' .. id)
 local tok = nil
-if o[1] then
-  tok = entry(o[1])
-elseif not (o[2] and tonumber(o[2]) > now) then
+if raw[3] then
+  tok = entry(raw[3])
+elseif not (raw[4] and tonumber(raw[4]) > clock_now()) then
   return 0
 end
-redis.call('HDEL', open, '=' .. id, '~' .. id)
-
-local h = heads(hk, kf)
+redis.call('HDEL', hk, '=' .. id, '~' .. id)
 
 -- tpm: a refund comes out of the latest extension's bucket, then the admission's bucket (never
 -- more than each got from this request); tokens beyond the reservation count now
 local function correct(x, r)
   local delta = used - reserved
+  if delta == 0 then return end
+  local sec = math.floor(clock_now() / 1000)
   if delta > 0 then
     roll(x, TPM, r, 't', sec)
     add(x, TPM, delta)
     return
   end
   local lo, cur = x[TPM + 1], x[TPM + 2]
-  if delta == 0 or lo < 0 then return end
+  if lo < 0 then return end
   local have, fields = {}, {}
   for _, p in ipairs(parts) do
     local b = p[1]
@@ -87,10 +90,10 @@ for s = 1, 2 do
   end
   if ARGV[6 + s] == '1' then correct(x, ring[s]) end
 end
-store_heads(hk, kf, h, {})
+store_heads(hk, kf, h, raw, {})
 
 if #ARGV >= 14 then
-  redis.call('XADD', KEYS[5], '*', 'e', ARGV[14])
-  redis.call('INCRBY', KEYS[6], #ARGV[14])
+  redis.call('XADD', KEYS[4], '*', 'e', ARGV[14])
+  redis.call('INCRBY', KEYS[5], #ARGV[14])
 end
 return 1

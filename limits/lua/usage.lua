@@ -1,5 +1,5 @@
 -- usage.lua: settled usage in the current windows and tokens held in flight, at both scopes.
--- KEYS: 1 heads, 2 open (the tenant's hashes)
+-- KEYS: 1 the tenant's heads
 -- ARGV: 1 now ms ('' = Redis TIME), 2 day (YYYYMMDD), 3 month (YYYYMM), 4 the key's heads field
 -- Returns {key day, key month, key total, key reserved, then the same for the tenant}.
 -- Read only: reservations past their expiry are left out but not released.
@@ -8,7 +8,7 @@ local day, month, kf = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local h = heads(KEYS[1], kf)
 local gone = {0, 0}
 if h[2][NX] >= 0 and now >= h[2][NX] then
-  local all = redis.call('HGETALL', KEYS[2])
+  local all = redis.call('HGETALL', KEYS[1])
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 1) == '=' then
       local tok, exp, k = entry(all[i + 1])

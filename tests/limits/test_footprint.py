@@ -85,7 +85,7 @@ async def test_state_does_not_grow_with_requests(
     assert after_300.keys() <= after_1200.keys() and len(after_1200) <= 3
     # per scope at most 2 x 60 buckets; nothing in flight
     if harness.kind == "redis":
-        # heads: one field per scope; the open hash is gone (empty); two rings
+        # heads: one field per scope, nothing in flight; two rings
         assert sorted(k.rsplit(":", 1)[1] for k in after_1200) == ["heads", "ring", "ring"]
         assert all(v == 2 for k, v in after_1200.items() if k.endswith(":heads"))
         assert all(v <= 120 for v in after_1200.values()), after_1200

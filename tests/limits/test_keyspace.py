@@ -13,10 +13,8 @@ def test_every_key_of_a_call_shares_the_tenant_shard_tag() -> None:
     for keys in (
         space.admit("t1", "k1"),
         space.extend("t1", "k1"),
-        space.refresh("t1"),
+        space.heads("t1"),
         space.settle("t1", "k1"),
-        space.seed("t1"),
-        space.usage("t1"),
     ):
         assert all(k.startswith(tag) for k in keys)
         assert len(set(keys)) == len(keys)
@@ -24,14 +22,13 @@ def test_every_key_of_a_call_shares_the_tenant_shard_tag() -> None:
     t = f"{tag}t:t1"
     assert keys == [
         f"{t}:heads",
-        f"{t}:open",
         f"{t}:k:k1:ring",
         f"{t}:ring",
         f"{tag}events",
         f"{tag}events:bytes",
     ]
-    assert space.admit("t1", "k1") == [*keys[:4], f"{tag}events:bytes"]
-    assert space.record("t1") == keys[4:]
+    assert space.admit("t1", "k1") == [*keys[:3], f"{tag}events:bytes"]
+    assert space.record("t1") == keys[3:]
 
 
 def test_shards_are_stable_and_listed() -> None:
@@ -48,7 +45,7 @@ def test_shards_are_stable_and_listed() -> None:
 def test_ids_cannot_move_the_hash_tag_or_collide() -> None:
     space = KeySpace("ns")
     n = shard_of("a}b:{c")
-    heads, _, ring, _ = space.tenant("a}b:{c", "x:t")
+    heads, ring, _ = space.tenant("a}b:{c", "x:t")
     assert heads == f"ns:{{s:{n}}}:t:a%7Db%3A%7Bc:heads"
     assert ring == f"ns:{{s:{n}}}:t:a%7Db%3A%7Bc:k:x%3At:ring"
     assert space.key_field("x:t") == "k:x%3At"
