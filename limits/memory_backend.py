@@ -6,15 +6,14 @@ import time
 from zoneinfo import ZoneInfo
 
 from limits.events import EventQueue
-from limits.memory_state import WINDOW_MS, Entry, Scope, Tenant, merge
+from limits.memory_admit import admit_verdict
+from limits.memory_state import Scope, Tenant, merge
 from limits.policy import Admission, Ask, Extension, Subject, Ticket, Usage
-from limits.protocol import LAPSE_GRACE_S, NON_STREAM_OUTPUT_CAP, OUTPUT_RESERVE_STEP
-from limits.settings import check_settings
+from limits.protocol import NON_STREAM_OUTPUT_CAP, OUTPUT_RESERVE_STEP
+from limits.settings import Tuning
 from limits.verdict import (
-    ADMITTED,
     DENIED,
-    NEEDS_SEED,
-    limit_args,
+    NO_RATE,
     settle_args,
     to_admission,
     to_extension,
@@ -24,8 +23,6 @@ from limits.verdict import (
 from limits.windows import window_ids
 
 UTC = ZoneInfo("UTC")
-_DENY_ORDER = (6, 5, 4, 1, 2, 3)  # total, monthly, daily, requests, tokens, concurrency
-_NO_RATE = [-1, -1, -1, -1, -1, -1]
 
 
 class MemoryLimits:
@@ -44,12 +41,8 @@ class MemoryLimits:
         non_stream_cap: int = NON_STREAM_OUTPUT_CAP,
         events_max_bytes: int | None = None,
     ) -> None:
-        check_settings(lease_ttl, output_step, non_stream_cap, events_max_bytes)
+        self._tune = Tuning(lease_ttl, output_step, non_stream_cap, events_max_bytes)
         self._tz = tz
-        self._ttl = int(lease_ttl * 1000)
-        self._grace = LAPSE_GRACE_S * 1000
-        self._step = output_step
-        self._single_cap = non_stream_cap
         self._tenants: dict[str, Tenant] = {}
         self.events = EventQueue(events_max_bytes)
 
@@ -65,115 +58,20 @@ class MemoryLimits:
     async def admit(self, subject: Subject, ask: Ask, *, now: float | None = None) -> Admission:
         """Check every limit at both scopes and, if all pass, reserve atomically."""
         t, now_ms, day, month = self._windows(now)
-        raw = self._verdict(subject, ask, now_ms, day, month)
-        return to_admission(raw, subject, ask, day=day, month=month, now=t, tz=self._tz)
-
-    def _verdict(self, subject: Subject, ask: Ask, now: int, day: str, month: str) -> list[int]:
         if self.events.over_bound:
-            return [DENIED, -1, 7, 1000, -1, -1, now, 0, *_NO_RATE]
-        tenant, scopes = self._pair(subject.tenant_id, subject.key_id)
-        if ask.request_id in tenant.open:
-            raise ValueError("request id already in flight")
-        lim = (limit_args(subject.key), limit_args(subject.tenant))
-        sec = now // 1000
-        prompt, kind = ask.prompt_tokens, ask.output
-        max_output = -1 if ask.max_output is None else ask.max_output
-        for s in (0, 1):
-            if max(lim[s][3:]) >= 0 and not scopes[s].seeded:
-                return [NEEDS_SEED, -1, -1, -1, -1, -1, now, 0, *_NO_RATE]
-        tenant.purge(now, self._grace)
-
-        used: list[list[int]] = []
-        buckets: list[dict[str, int]] = []
-        for s, st in enumerate(scopes):
-            u = [0] * 6
-            b: dict[str, int] = {}
-            if lim[s][0] >= 0:
-                b["r"] = st.rpm.roll(sec)
-                u[0] = st.rpm.sum
-            if lim[s][1] >= 0:
-                b["t"] = st.tpm.roll(sec)
-                u[1] = st.tpm.sum
-            u[2] = st.n
-            settled = st.settled(day, month)
-            u[3], u[4], u[5] = (st.held + v for v in settled)
-            used.append(u)
-            buckets.append(b)
-
-        need = prompt + (0 if kind == "none" else 1)
-        allowance: int | None = None
-        deny_s = deny_i = retry = -1
-        for i in _DENY_ORDER:
-            for s in (0, 1):
-                limit = lim[s][i - 1]
-                if deny_s >= 0 or limit < 0:
-                    continue
-                st = scopes[s]
-                if i == 1:
-                    if used[s][0] >= limit:
-                        deny_s, deny_i = s, i
-                        retry = st.rpm.wait(used[s][0] - limit + 1, buckets[s]["r"], now)
-                elif i == 3:
-                    if used[s][2] >= limit:
-                        deny_s, deny_i, retry = s, i, 1000
-                else:
-                    left = limit - used[s][i - 1]
-                    if need > 0 and left < need:
-                        deny_s, deny_i = s, i
-                        if i == 2:
-                            retry = st.tpm.wait(need - left, buckets[s]["t"], now)
-                        elif left + st.held >= need:
-                            retry = 1000  # not spent: held by requests in flight
-                    elif allowance is None or left - prompt < allowance:
-                        allowance = left - prompt
-        admitted = deny_s < 0
-
-        cap, out, stepped = -1, 0, 0
-        if kind == "single":
-            if allowance is not None:
-                cap = min(max_output if max_output >= 0 else self._single_cap, allowance)
-                out = cap
-            else:
-                cap, out = max_output, max_output if max_output >= 0 else self._step
-        elif kind == "stream":
-            cap = max_output
-            if allowance is not None and (cap < 0 or allowance < cap):
-                cap = allowance
-            out = min(self._step, cap) if cap >= 0 else self._step
-            stepped = int(allowance is not None and out < cap)
-        reserved = prompt + out
-
-        rl = rr = rreset = tl = tr = treset = -1
-        for s, st in enumerate(scopes):
-            if lim[s][0] >= 0:
-                rem = max(lim[s][0] - used[s][0] - (1 if admitted else 0), 0)
-                if rr < 0 or rem < rr:
-                    rl, rr, rreset = lim[s][0], rem, st.rpm.reset(now, WINDOW_MS)
-            if lim[s][1] >= 0:
-                rem = max(lim[s][1] - used[s][1] - (reserved if admitted else 0), 0)
-                if tr < 0 or rem < tr:
-                    tl, tr = lim[s][1], rem
-                    treset = st.tpm.reset(now, (sec + 60) * 1000 - now)
-        rate = [rl, rr, rreset, tl, tr, treset]
-        if not admitted:
-            return [DENIED, deny_s + 1, deny_i, retry, -1, -1, now, 0, *rate]
-
-        tenant.open[ask.request_id] = Entry(reserved, now + self._ttl, subject.key_id)
-        tenant.nx = now + self._ttl if tenant.nx is None else min(tenant.nx, now + self._ttl)
-        for s, st in enumerate(scopes):
-            st.held += reserved
-            st.n += 1
-            if "r" in buckets[s]:
-                st.rpm.add(buckets[s]["r"], 1)
-            if "t" in buckets[s]:
-                st.tpm.add(buckets[s]["t"], reserved)
-        return [ADMITTED, -1, -1, -1, cap, reserved, now, stepped, *rate]
+            raw = [DENIED, -1, 7, 1000, -1, -1, now_ms, 0, *NO_RATE]
+        else:
+            tenant, scopes = self._pair(subject.tenant_id, subject.key_id)
+            raw = admit_verdict(
+                tenant, scopes, subject, ask, self._tune, now=now_ms, day=day, month=month
+            )
+        return to_admission(raw, subject, ask, day=day, month=month, now=t, tz=self._tz)
 
     async def extend(
         self, ticket: Ticket, tokens: int | None = None, *, now: float | None = None
     ) -> Extension:
         """Reserve up to ``tokens`` (default: one output step) more output for a request."""
-        want = wanted(ticket, tokens, self._step)
+        want = wanted(ticket, tokens, self._tune.output_step)
         if want == 0:
             return Extension(granted=0, ticket=ticket)
         _, now_ms, day, month = self._windows(now)
@@ -203,7 +101,7 @@ class MemoryLimits:
         grant = max(grant, 0)
         if grant > 0:
             entry.tokens += grant
-            entry.expiry = now + self._ttl
+            entry.expiry = now + self._tune.ttl_ms
             for s, st in enumerate(scopes):
                 st.held += grant
                 if s in tpm_bucket:
@@ -217,7 +115,7 @@ class MemoryLimits:
         entry = tenant.open.get(ticket.request_id)
         if entry is None or entry.expiry <= now_ms:
             return False
-        entry.expiry = now_ms + self._ttl
+        entry.expiry = now_ms + self._tune.ttl_ms
         return True
 
     async def settle(

@@ -15,13 +15,8 @@ from redis.commands.core import AsyncScript
 
 from limits.keyspace import EVENT_SHARDS, EventStream, KeySpace
 from limits.policy import OUTPUT_KINDS, Admission, Ask, Extension, Subject, Ticket, Usage
-from limits.protocol import (
-    LAPSE_GRACE_S,
-    NON_STREAM_OUTPUT_CAP,
-    OUTPUT_RESERVE_STEP,
-    LimitsUnavailable,
-)
-from limits.settings import check_settings
+from limits.protocol import NON_STREAM_OUTPUT_CAP, OUTPUT_RESERVE_STEP, LimitsUnavailable
+from limits.settings import Tuning
 from limits.verdict import (
     limit_args,
     settle_args,
@@ -86,13 +81,10 @@ class RedisLimits:
         events_max_bytes: int | None = None,
         owns_client: bool = True,
     ) -> None:
-        check_settings(lease_ttl, output_step, non_stream_cap, events_max_bytes)
+        self._tune = Tuning(lease_ttl, output_step, non_stream_cap, events_max_bytes)
         self._client = client
         self._tz = tz
         self._keys = KeySpace(namespace)
-        self._ttl_ms = int(lease_ttl * 1000)
-        self._step = output_step
-        self._single_cap = non_stream_cap
         # the bound is shared evenly by the shards' streams
         self._bound = -1 if events_max_bytes is None else events_max_bytes // EVENT_SHARDS
         self._owns_client = owns_client
@@ -128,10 +120,10 @@ class RedisLimits:
             ask.prompt_tokens,
             -1 if ask.max_output is None else ask.max_output,
             OUTPUT_KINDS.index(ask.output),
-            self._step,
-            self._single_cap,
-            self._ttl_ms,
-            LAPSE_GRACE_S * 1000,
+            self._tune.output_step,
+            self._tune.non_stream_cap,
+            self._tune.ttl_ms,
+            self._tune.grace_ms,
             self._bound,
             *_numeric(day, month),
             self._keys.key_field(subject.key_id),
@@ -146,7 +138,7 @@ class RedisLimits:
         self, ticket: Ticket, tokens: int | None = None, *, now: float | None = None
     ) -> Extension:
         """Reserve up to ``tokens`` (default: one output step) more output for a request."""
-        want = wanted(ticket, tokens, self._step)
+        want = wanted(ticket, tokens, self._tune.output_step)
         if want == 0:
             return Extension(granted=0, ticket=ticket)
         _, day, month = self._windows(now)
@@ -154,7 +146,7 @@ class RedisLimits:
             ticket.request_id,
             _ms(now),
             want,
-            self._ttl_ms,
+            self._tune.ttl_ms,
             *_numeric(day, month),
             self._keys.key_field(ticket.key_id),
             *token_limit_args(ticket.subject.key),
@@ -167,7 +159,7 @@ class RedisLimits:
     async def refresh(self, ticket: Ticket, *, now: float | None = None) -> bool:
         """Heartbeat: keep the lease and reservation open another lease_ttl; False if lapsed."""
         keys = self._keys.heads(ticket.tenant_id)
-        raw = await self._run("refresh", keys, [ticket.request_id, _ms(now), self._ttl_ms])
+        raw = await self._run("refresh", keys, [ticket.request_id, _ms(now), self._tune.ttl_ms])
         return bool(raw)
 
     async def settle(

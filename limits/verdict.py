@@ -30,7 +30,7 @@ ADMITTED, DENIED, NEEDS_SEED = 1, 0, 2
 LIMIT_NAMES: tuple[LimitName, ...] = get_args(LimitName)
 SCOPE_NAMES: tuple[ScopeName, ...] = get_args(ScopeName)
 BUDGETS: frozenset[LimitName] = frozenset({"daily_tokens", "monthly_tokens", "total_tokens"})
-NO_RATE = [-1, -1, -1, -1, -1, -1]
+NO_RATE = [-1, -1, -1, -1, -1, -1]  # the verdict's rate part when no rate limit applies
 
 
 def limit_args(limits: Limits) -> list[int]:
@@ -133,6 +133,8 @@ def wanted(ticket: Ticket, tokens: int | None, step: int) -> int:
     want = step if tokens is None else tokens
     if want < 1:
         raise ValueError("tokens must be >= 1")
+    if ticket.output == "none":
+        return 0  # a prompt-only request has no output to reserve
     if ticket.output_cap is not None:
         want = min(want, ticket.output_cap - ticket.output_reserved)
     return max(want, 0)

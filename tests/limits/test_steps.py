@@ -231,3 +231,17 @@ async def test_big_tpm_never_refuses_uncapped_streams(
         assert a.allowed and a.ticket is not None and a.ticket.output_reserved == 512
         tickets.append(a.ticket)
     assert a.rate is not None and a.rate.remaining_tokens == 1_000_000_000 - 200 * 562
+
+
+async def test_only_generations_extend(backend: LimitsBackend, make_subject: Make) -> None:
+    s = make_subject(Limits(daily_tokens=100_000))
+    await backend.seed(s, ZERO, ZERO, now=NOW)
+    embed = await backend.admit(s, Ask("e", 100, None, "none"), now=NOW)
+    single = await backend.admit(s, Ask("s", 100, 300, "single"), now=NOW)
+    assert embed.ticket is not None and single.ticket is not None
+    assert (await backend.extend(embed.ticket, now=NOW)).granted == 0
+    assert (await backend.extend(single.ticket, now=NOW)).granted == 0  # at its cap
+    with pytest.raises(ValueError):
+        await backend.extend(single.ticket, 0, now=NOW)
+    _, key = await backend.usage(s, now=NOW)
+    assert key.reserved == 100 + 400
