@@ -6,8 +6,6 @@ import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-DAY_TTL_S = 2 * 86400  # a daily counter outlives its day, so no sweeper is needed
-MONTH_TTL_S = 40 * 86400
 TOTAL_RETRY_AFTER_S = 365 * 86400  # a spent total budget never resets on its own
 
 

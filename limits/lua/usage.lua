@@ -1,25 +1,30 @@
--- usage.lua: settled usage plus live reservations in the current windows, at key and tenant scope.
--- KEYS: 5 per scope, key scope (1-5) then tenant scope (6-10):
---   resv (hash request_id -> reserved), resx (zset request_id -> expiry ms),
---   day counter, month counter, total counter
--- ARGV: 1 now ms ('' = Redis TIME)
--- Returns {key day, key month, key total, tenant day, tenant month, tenant total}. Read only.
-local now
-if ARGV[1] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = tonumber(ARGV[1])
+-- usage.lua: settled usage in the current windows and tokens held in flight, at both scopes.
+-- KEYS: 1 the tenant's heads
+-- ARGV: 1 now ms ('' = Redis TIME), 2 day (YYYYMMDD), 3 month (YYYYMM), 4 the key's heads field
+-- Returns {key day, key month, key total, key reserved, then the same for the tenant}.
+-- Read only: reservations past their expiry are left out but not released.
+local now = clock(ARGV[1])
+local day, month, kf = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local h = heads(KEYS[1], kf)
+local gone = {0, 0}
+if h[2][NX] >= 0 and now >= h[2][NX] then
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 1) == '=' then
+      local tok, exp, k = entry(all[i + 1])
+      if exp <= now then
+        gone[2] = gone[2] + tok
+        if k == kf then gone[1] = gone[1] + tok end
+      end
+    end
+  end
 end
 local out = {}
 for s = 1, 2 do
-  local b = (s - 1) * 5
-  local reserved = 0
-  local live = redis.call('ZRANGEBYSCORE', KEYS[b + 2], '(' .. string.format('%d', now), '+inf')
-  for j = 1, #live, 1000 do
-    local values = redis.call('HMGET', KEYS[b + 1], unpack(live, j, math.min(j + 999, #live)))
-    for _, v in ipairs(values) do reserved = reserved + (tonumber(v) or 0) end
-  end
-  for i = 3, 5 do out[#out + 1] = reserved + (tonumber(redis.call('GET', KEYS[b + i])) or 0) end
+  local x = h[s]
+  out[#out + 1] = x[D] == day and int(x[DV]) or 0
+  out[#out + 1] = x[M] == month and int(x[MV]) or 0
+  out[#out + 1] = int(x[TOT])
+  out[#out + 1] = int(math.max(x[H] - gone[s], 0))
 end
 return out

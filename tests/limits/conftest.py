@@ -6,17 +6,26 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
-from limits import Limits, LimitsBackend, MemoryLimits, RedisLimits, Subject
+from limits import KeySpace, Limits, LimitsBackend, MemoryLimits, RedisLimits, Subject
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 UTC = ZoneInfo("UTC")
+
+
+async def read_events(client: Redis, namespace: str) -> list[bytes]:
+    """The events of every audit stream of a namespace, shard by shard."""
+    out: list[bytes] = []
+    for stream in KeySpace(namespace).event_streams():
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(stream.stream))
+        out.extend(fields[b"e"] for _, fields in entries)
+    return out
 
 
 @dataclass
@@ -39,6 +48,33 @@ class Harness:
             backend = RedisLimits(client, namespace=self.namespace, owns_client=False, **kwargs)
         self.made.append(backend)
         return backend
+
+    async def events(self) -> list[bytes]:
+        """Every audit event appended so far (Redis: all streams of the namespace, by shard)."""
+        if self.kind == "memory":
+            out: list[bytes] = []
+            for backend in self.made:
+                assert isinstance(backend, MemoryLimits)
+                backend.events.take(10**9)
+                out.extend(e.data for e in backend.events.pending())
+            return out
+        client = Redis.from_url(REDIS_URL)
+        try:
+            return await read_events(client, self.namespace)
+        finally:
+            await client.aclose()
+
+    async def queued_bytes(self) -> int:
+        """The audit queue's byte count (Redis: summed over the byte counters)."""
+        if self.kind == "memory":
+            return sum(b.events.size_bytes for b in self.made if isinstance(b, MemoryLimits))
+        client = Redis.from_url(REDIS_URL)
+        try:
+            streams = KeySpace(self.namespace).event_streams()
+            values = await client.mget([s.bytes for s in streams])
+            return sum(int(v or 0) for v in values)
+        finally:
+            await client.aclose()
 
     async def wipe(self) -> None:
         """Lose every counter, lease and marker (FLUSHDB for this namespace)."""
@@ -64,6 +100,18 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     finally:
         if h.kind == "redis":
             await h.wipe()
+        for client in h.clients:
+            await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def redis_harness() -> AsyncIterator[Harness]:
+    """A Redis harness alone, for what only Redis has (shards)."""
+    h = Harness(kind="redis", namespace=f"nzgw-test-{uuid.uuid4().hex}")
+    try:
+        yield h
+    finally:
+        await h.wipe()
         for client in h.clients:
             await client.aclose()
 

@@ -16,7 +16,7 @@ Make = Callable[..., Subject]
 
 
 def ask(rid: str) -> Ask:
-    return Ask(request_id=rid, prompt_tokens=10, max_output=None)
+    return Ask(request_id=rid, prompt_tokens=10, max_output=None, output="stream")
 
 
 async def test_fourth_request_waits_for_a_slot(backend: LimitsBackend, make_subject: Make) -> None:

@@ -15,7 +15,7 @@ Make = Callable[..., Subject]
 
 
 def ask(rid: str, prompt: int = 10, max_output: int | None = None) -> Ask:
-    return Ask(request_id=rid, prompt_tokens=prompt, max_output=max_output)
+    return Ask(request_id=rid, prompt_tokens=prompt, max_output=max_output, output="single")
 
 
 async def test_rpm_100_parallel_exactly_30(backend: LimitsBackend, make_subject: Make) -> None:
@@ -132,8 +132,10 @@ async def test_tpm_caps_output_at_allowance(backend: LimitsBackend, make_subject
 async def test_unlimited_subject(backend: LimitsBackend, make_subject: Make) -> None:
     s = make_subject()
     for i in range(50):
-        a = await backend.admit(s, ask(f"r{i}", max_output=None if i % 2 else 64), now=NOW)
-        assert a.allowed and a.output_cap is None and not a.needs_seed and a.rate is None
+        cap = None if i % 2 else 64
+        a = await backend.admit(s, ask(f"r{i}", max_output=cap), now=NOW)
+        assert a.allowed and not a.needs_seed and a.rate is None
+        assert a.output_cap == cap  # the client's own cap, nothing of the gateway's
         assert a.ticket is not None
         await backend.settle(a.ticket, 20, now=NOW)
     tenant, key = await backend.usage(s, now=NOW)

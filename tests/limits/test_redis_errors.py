@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from limits import Ask, Limits, LimitsUnavailable, RedisLimits, Subject, Ticket, Usage
+from limits import Ask, Limits, LimitsUnavailable, MemoryLimits, RedisLimits, Subject, Usage
 
 pytestmark = pytest.mark.asyncio
 NOW = 1_795_000_000.0
@@ -34,15 +34,24 @@ async def test_unreachable_redis_raises(unreachable: RedisLimits) -> None:
     with pytest.raises(LimitsUnavailable):
         await unreachable.ping()
     with pytest.raises(LimitsUnavailable) as info:
-        await unreachable.admit(S, Ask("a", 10, None), now=NOW)
+        await unreachable.admit(S, Ask("a", 10, None, "stream"), now=NOW)
     assert info.value.__cause__ is not None
     with pytest.raises(LimitsUnavailable):
         await unreachable.seed(S, Usage(0, 0, 0), Usage(0, 0, 0))
     with pytest.raises(LimitsUnavailable):
         await unreachable.usage(S)
-    ticket = Ticket("a", "t1", "k1", "2026-11-18", "2026-11", 10, int(NOW * 1000), False, False)
+    memory, big = MemoryLimits(), Subject("t1", "k1", Limits(daily_tokens=10**6), Limits())
+    await memory.seed(big, Usage(0, 0, 0), Usage(0, 0, 0))
+    ticket = (await memory.admit(big, Ask("a", 10, None, "stream"))).ticket
+    assert ticket is not None and ticket.stepped
     with pytest.raises(LimitsUnavailable):
-        await unreachable.settle(ticket, 5)
+        await unreachable.extend(ticket)
+    with pytest.raises(LimitsUnavailable):
+        await unreachable.refresh(ticket)
+    with pytest.raises(LimitsUnavailable):
+        await unreachable.settle(ticket, 5, event=b"e")
+    with pytest.raises(LimitsUnavailable):
+        await unreachable.record(b"e", shard_key="t1")
 
 
 async def test_script_flush_is_survived(redis_url: str) -> None:
@@ -52,9 +61,9 @@ async def test_script_flush_is_survived(redis_url: str) -> None:
     try:
         await backend.ping()
         subject = Subject("t-flush", "k", Limits(), Limits(rpm=1000))
-        assert (await backend.admit(subject, Ask("a", 1, None))).allowed
+        assert (await backend.admit(subject, Ask("a", 1, None, "single"))).allowed
         await client.script_flush()
-        admitted = await backend.admit(subject, Ask("b", 1, None))  # NOSCRIPT -> reloaded
+        admitted = await backend.admit(subject, Ask("b", 1, None, "single"))  # NOSCRIPT: reload
         assert admitted.ticket is not None
         await backend.settle(admitted.ticket, 2)
     finally:
@@ -79,12 +88,22 @@ async def test_one_round_trip_per_call(monkeypatch: pytest.MonkeyPatch, redis_ur
     try:
         subject = Subject("t-rt", "k", Limits(rpm=100, daily_tokens=10**6), Limits(tpm=10**6))
         await backend.seed(subject, Usage(0, 0, 0), Usage(0, 0, 0))
-        await backend.admit(subject, Ask("warm", 1, 1))  # loads the script if needed
+        warm = await backend.admit(subject, Ask("warm", 1, None, "stream"))  # loads the scripts
+        assert warm.ticket is not None
+        await backend.refresh(warm.ticket)
+        await backend.extend(warm.ticket)
+        await backend.settle(warm.ticket, 1, event=b"e")
+        await backend.record(b"e", shard_key="x")
         sent.clear()
-        admitted = await backend.admit(subject, Ask("a", 10, 10))
-        assert admitted.ticket is not None
-        await backend.settle(admitted.ticket, 15)
-        assert sent == ["EVALSHA", "EVALSHA"]
+        admitted = await backend.admit(subject, Ask("a", 10, None, "stream"))
+        assert admitted.ticket is not None and admitted.ticket.stepped
+        assert sent == ["EVALSHA"]
+        assert await backend.refresh(admitted.ticket)
+        extended = await backend.extend(admitted.ticket, 100)
+        assert extended.granted == 100
+        assert await backend.settle(extended.ticket, 15, event=b"event")
+        assert await backend.record(b"refused", shard_key="some-request-id")
+        assert sent == ["EVALSHA"] * 5
     finally:
         monkeypatch.undo()
         keys = [k async for k in client.scan_iter(match=f"{namespace}:*")]

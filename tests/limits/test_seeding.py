@@ -17,7 +17,7 @@ Make = Callable[..., Subject]
 
 
 def ask(rid: str, prompt: int = 50, max_output: int | None = 10) -> Ask:
-    return Ask(request_id=rid, prompt_tokens=prompt, max_output=max_output)
+    return Ask(request_id=rid, prompt_tokens=prompt, max_output=max_output, output="single")
 
 
 async def test_needs_seed_reserves_nothing(backend: LimitsBackend, make_subject: Make) -> None:
