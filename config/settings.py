@@ -61,7 +61,9 @@ class Settings:
     upstream_read_timeout: float = 600.0
     max_body_bytes: int = 10 * 1024 * 1024
     lease_ttl: float = 900.0
-    default_output_reserve: int | None = None
+    output_reserve_step: int = 512  # output tokens a stream reserves at a time
+    non_stream_output_cap: int = 4096  # the cap of an uncapped non-streamed generation
+    audit_queue_max_bytes: int | None = 256 * 1024 * 1024  # then 503, never a lost event
     backend_probe_interval: float = 10.0
     audit_flush_interval: float = 1.0
     max_keep_alive: float | None = 1800.0  # seconds; None: no cap
@@ -238,6 +240,12 @@ def export_metrics_dir(path: str) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
 
 
+def _bytes_or_none(raw: str) -> int | None:
+    if raw.lower() in ("none", "off"):
+        return None
+    return _positive_int(raw)
+
+
 def _bool(raw: str) -> bool:
     value = raw.lower()
     if value in ("1", "true", "yes", "on"):
@@ -346,8 +354,22 @@ def _parse(env: Mapping[str, str]) -> Settings:
             env, "MAX_BODY_BYTES", _positive_int, d.max_body_bytes, "a positive integer"
         ),
         lease_ttl=_get(env, "LEASE_TTL", _positive_float, d.lease_ttl, "seconds > 0"),
-        default_output_reserve=_get(
-            env, "DEFAULT_OUTPUT_RESERVE", _positive_int, None, "a positive integer"
+        output_reserve_step=_get(
+            env, "OUTPUT_RESERVE_STEP", _positive_int, d.output_reserve_step, "a positive integer"
+        ),
+        non_stream_output_cap=_get(
+            env,
+            "NON_STREAM_OUTPUT_CAP",
+            _positive_int,
+            d.non_stream_output_cap,
+            "a positive integer",
+        ),
+        audit_queue_max_bytes=_get(
+            env,
+            "AUDIT_QUEUE_MAX_BYTES",
+            _bytes_or_none,
+            d.audit_queue_max_bytes,
+            "a positive number of bytes, or none",
         ),
         backend_probe_interval=_get(
             env,

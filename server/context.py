@@ -14,7 +14,7 @@ from sanic import Request, Sanic
 from sanic.config import Config
 
 from config import Settings
-from limits import Admission, LimitsBackend
+from limits import Admission, LimitsBackend, Ticket
 from server.accounting.meter import Counted, Meter
 from server.accounting.recorder import Recorder
 from server.auth.authenticator import Authenticator
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 CLIENT_GONE = "client_disconnected"
+# Ways an answer ends early after the backend received the request: charged, not free.
+CUT_SHORT = frozenset({CLIENT_GONE, "upstream_timeout", "BadGateway", "BackendDown"})
 NO_TOKENS = Counted(0, 0, False)
 
 
@@ -48,6 +50,7 @@ class Worker:
     metrics: Metrics
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # loops, cancelled at shutdown
+    live: dict[str, RequestContext] = field(default_factory=dict)  # admitted, still running
 
 
 @dataclass
@@ -83,6 +86,8 @@ class RequestContext(SimpleNamespace):
     reading: Reading | None = None  # what the gateway read from the body
     model: str | None = None
     admission: Admission | None = None
+    ticket: Ticket | None = None  # the admission's, renewed by each extension
+    upstream_sent: bool = False  # a backend received the request (it may have generated)
     backend: str | None = None
     meter: Meter | None = None
     status: int = 0
@@ -104,12 +109,24 @@ class RequestContext(SimpleNamespace):
             self.first_byte = time.perf_counter()
 
     def counted(self) -> Counted:
-        """Tokens to charge: none for a request that never produced an answer."""
-        if self.meter is None or self.reading is None:
+        """Tokens to charge: what was generated, never less.
+
+        The backend's own counts when it reported them; else the prompt estimate plus the
+        tokens counted in what passed through, and for a non-streamed answer that was cut
+        (client gone, timeout, broken connection) the output reserved for it, since the
+        backend may have generated it. Nothing when no backend received the request, or
+        when one answered with an error.
+        """
+        if self.meter is None or self.reading is None or not self.upstream_sent:
             return NO_TOKENS
-        if self.error == CLIENT_GONE or 200 <= self.status < 300:
-            return self.meter.counted(self.reading.prompt_tokens, generates=self.generates)
-        return NO_TOKENS
+        cut = self.error in CUT_SHORT
+        if not (cut or 200 <= self.status < 300):
+            return NO_TOKENS
+        counted = self.meter.counted(self.reading.prompt_tokens, generates=self.generates)
+        if cut and self.generates and not self.reading.stream and self.meter.completion is None:
+            reserved = self.ticket.output_reserved if self.ticket is not None else 0
+            counted = Counted(counted.prompt, max(counted.completion, reserved), True)
+        return counted
 
     @property
     def generates(self) -> bool:

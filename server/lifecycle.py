@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 from loguru import logger
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -11,7 +12,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from config import Settings
-from limits import LimitsBackend, MemoryLimits, RedisLimits
+from limits import LimitsBackend, LimitsUnavailable, MemoryLimits, RedisLimits
 from server.accounting.recorder import Recorder
 from server.auth.authenticator import Authenticator
 from server.auth.invalidation import listen_redis, poll_database
@@ -26,6 +27,7 @@ from server.relay.body import Rules
 INVALIDATION_TASK = "nzgw-invalidation"
 RECORDER_TASK = "nzgw-recorder"
 HEALTH_TASK = "nzgw-backend-health"
+HEARTBEAT_TASK = "nzgw-heartbeat"
 START_PROBE_TIMEOUT = 5.0
 
 
@@ -49,14 +51,18 @@ def make_limits(settings: Settings, redis: Redis | None) -> LimitsBackend:
         return MemoryLimits(
             tz=settings.tz,
             lease_ttl=settings.lease_ttl,
-            default_output_reserve=settings.default_output_reserve,
+            output_step=settings.output_reserve_step,
+            non_stream_cap=settings.non_stream_output_cap,
+            events_max_bytes=settings.audit_queue_max_bytes,
         )
     return RedisLimits(
         redis,
         tz=settings.tz,
         namespace=settings.redis_namespace,
         lease_ttl=settings.lease_ttl,
-        default_output_reserve=settings.default_output_reserve,
+        output_step=settings.output_reserve_step,
+        non_stream_cap=settings.non_stream_output_cap,
+        events_max_bytes=settings.audit_queue_max_bytes,
         owns_client=False,
     )
 
@@ -97,6 +103,27 @@ async def _build(app: App) -> Worker:
     )
 
 
+async def heartbeat(worker: Worker) -> None:
+    """Every LEASE_TTL/3, renew the lease and reservation of every request still running.
+
+    A 20-minute generation keeps its concurrency slot and its reservation; a crashed worker's
+    leases still lapse by themselves, since nothing renews them.
+    """
+    interval = worker.settings.lease_ttl / 3
+    while True:
+        await asyncio.sleep(interval)
+        for ctx in list(worker.live.values()):
+            if ctx.ticket is None or time.perf_counter() - ctx.started < interval:
+                continue
+            try:
+                await worker.limits.refresh(ctx.ticket)
+            except LimitsUnavailable as exc:
+                logger.warning(
+                    "heartbeat failed ({}); leases lapse if it lasts", type(exc).__name__
+                )
+                break
+
+
 def _start_tasks(worker: Worker) -> None:
     """The worker's background loops; drain() cancels them when shutdown begins."""
     settings = worker.settings
@@ -105,6 +132,7 @@ def _start_tasks(worker: Worker) -> None:
     else:
         watcher = poll_database(worker.cache, worker.ready)
     loops = {
+        HEARTBEAT_TASK: heartbeat(worker),
         INVALIDATION_TASK: watcher,
         RECORDER_TASK: worker.recorder.run(settings.audit_flush_interval),
         HEALTH_TASK: worker.backends.run(settings.backend_probe_interval),

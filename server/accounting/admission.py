@@ -83,6 +83,12 @@ async def admit(limits: LimitsBackend, tz: ZoneInfo, p: Principal, ask: Ask) -> 
         raise _unavailable(exc) from exc
     if admission.needs_seed:
         raise Unavailable("usage counters are being rebuilt; retry", headers={"Retry-After": "1"})
+    if not admission.allowed and admission.limit == "audit_queue":
+        raise Unavailable(
+            "the audit queue is full (the database has been unreachable for a while); no "
+            "request is admitted until its events are written",
+            headers={"Retry-After": "5"},
+        )
     if not admission.allowed:
         raise _denied(p, admission)
     return admission

@@ -64,9 +64,10 @@ async def admit_request(request: GatewayRequest) -> None:
     minute and takes a concurrency slot, but spends no tokens. Raises 429 / 503 like any."""
     ctx = request.ctx
     worker = request.app.ctx.worker
-    ask = Ask(request_id=ctx.request_id, prompt_tokens=0, max_output=0)
+    ask = Ask(request_id=ctx.request_id, prompt_tokens=0, max_output=None, output="none")
     try:
         ctx.admission = await admit(worker.limits, worker.settings.tz, ctx.caller, ask)
+        ctx.ticket = ctx.admission.ticket
     except GatewayError as exc:
         ctx.failed(exc)
         raise
@@ -93,6 +94,6 @@ async def close_request(request: GatewayRequest, status: int | None = None) -> N
     tenant = ctx.principal.tenant_name if ctx.principal is not None else None
     request_finished(worker.metrics, record, route=route_of(request), tenant=tenant)
     worker.recorder.record(record)
-    ticket = ctx.admission.ticket if ctx.admission is not None else None
+    ticket = ctx.ticket
     if ticket is not None:
         await settle(worker.limits, ticket, counted.total)

@@ -107,3 +107,36 @@ def forwarder(meter: Meter, content_type: str, *, strip_usage: bool) -> Forwarde
     if strip_usage and is_sse:
         return UsageStripper(meter)
     return Passthrough(meter, content_type)
+
+
+class Records:
+    """Whole NDJSON lines or SSE events, metered one at a time as they go (stepped streams).
+
+    A stream whose output is reserved step by step must be able to stop between two records,
+    so bytes go on only in whole records, each shown to the meter just before it is sent;
+    `strip_usage` drops the usage chunk the gateway asked for, as UsageStripper does.
+    """
+
+    def __init__(self, meter: Meter, content_type: str, *, strip_usage: bool) -> None:
+        self.meter = meter
+        self.is_sse = content_type.split(";", 1)[0].strip().lower() == SSE
+        self.strip_usage = strip_usage and self.is_sse
+        self.splitter = Splitter(b"\n\n" if self.is_sse else b"\n")
+
+    def cut(self, chunk: bytes) -> list[bytes]:
+        """The complete records in `chunk`, not yet metered; a partial one is held."""
+        return self.splitter.feed(chunk)
+
+    def rest(self) -> list[bytes]:
+        """A last record without its separator."""
+        rest = self.splitter.rest()
+        return [rest] if rest else []
+
+    def take(self, record: bytes) -> bytes:
+        """Meter one record; the bytes to send for it (b"" for a stripped usage chunk)."""
+        if not self.is_sse:
+            self.meter.ndjson(record)
+            return record
+        if self.meter.sse(record) and self.strip_usage:
+            return b""
+        return record.replace(ZERO_USAGE, b"") if self.strip_usage else record

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from loguru import logger
 
-from limits import Ask
+from limits import Ask, OutputKind
 from server.accounting.admission import admit, rate_headers
 from server.accounting.audit import admit_request, close_request
 from server.accounting.meter import Meter
@@ -17,8 +18,9 @@ from server.context import CLIENT_GONE, GatewayRequest, RequestContext, Worker
 from server.errors import Forbidden, GatewayError, Unavailable
 from server.relay.backends import BackendState
 from server.relay.body import Kind, parse, upstream_body
-from server.relay.framing import forwarder
+from server.relay.framing import Records, forwarder
 from server.relay.modelnames import check_cloud
+from server.relay.stepping import Steps, ending, send_records
 from server.relay.upstream import BackendDown, request_headers, response_headers, upstream_errors
 
 
@@ -42,9 +44,11 @@ async def relay(request: GatewayRequest, target: Target) -> None:
     """Relay one request; its log lines carry the request id and the key prefix."""
     ctx = request.ctx
     with logger.contextualize(request_id=ctx.request_id, key_prefix=ctx.caller.prefix):
+        worker = request.app.ctx.worker
         try:
-            await _relay(request, target, ctx, request.app.ctx.worker)
+            await _relay(request, target, ctx, worker)
         finally:
+            worker.live.pop(ctx.request_id, None)
             await asyncio.shield(close_request(request))
 
 
@@ -62,15 +66,16 @@ async def _relay(
             check_model(p, ctx.model, worker.rules.allow_cloud)
         reading = ctx.reading
         if reading is not None and reading.kind.metered:
-            ask = Ask(
-                request_id=ctx.request_id,
-                prompt_tokens=reading.prompt_tokens,
-                max_output=reading.max_output if reading.kind.generates else 0,
-            )
+            output: OutputKind = "none"
+            if reading.kind.generates:
+                output = "stream" if reading.stream else "single"
+            ask = Ask(ctx.request_id, reading.prompt_tokens, reading.max_output, output)
             ctx.admission = await admit(worker.limits, worker.settings.tz, p, ask)
+            ctx.ticket = ctx.admission.ticket
             ctx.meter = Meter(capture=p.log_prompts)
         else:
             await admit_request(request)  # metadata: counts against requests per minute
+        worker.live[ctx.request_id] = ctx  # its lease and reservation are kept alive
         await _forward(request, ctx, worker, target)
     except GatewayError as exc:
         ctx.failed(exc)
@@ -102,6 +107,7 @@ async def _forward(
         try:
             with upstream_errors(candidate.backend):
                 headers = request_headers(request.headers, candidate.backend)
+                ctx.upstream_sent = True
                 upstream = await candidate.client.send(
                     candidate.client.build_request(
                         request.method, url, headers=headers, content=body
@@ -109,12 +115,13 @@ async def _forward(
                     stream=True,
                 )
         except BackendDown as exc:
+            ctx.upstream_sent = False  # it never arrived: nothing was generated
             registry.mark_down(candidate, exc.message)
             last = exc
             continue
         registry.mark_up(candidate)
         try:
-            await _stream(request, ctx, candidate, upstream)
+            await _stream(request, ctx, worker, target, candidate, upstream)
         finally:
             await upstream.aclose()
         return
@@ -124,6 +131,8 @@ async def _forward(
 async def _stream(
     request: GatewayRequest,
     ctx: RequestContext,
+    worker: Worker,
+    target: Target,
     candidate: BackendState,
     upstream: httpx.Response,
 ) -> None:
@@ -143,20 +152,38 @@ async def _stream(
         and not reading.include_usage
     )
     meter = ctx.meter or Meter(capture=False)
-    fwd = forwarder(meter, content_type or "", strip_usage=injected and upstream.is_success)
     response = await request.respond(
         status=upstream.status_code, headers=headers, content_type=content_type
     )
+    ticket = ctx.ticket
+    stepped = reading is not None and ticket is not None and ticket.stepped
     try:
         with upstream_errors(candidate.backend):
-            async for chunk in upstream.aiter_raw():
-                out = fwd.feed(chunk)
-                if out:
-                    ctx.sent_first_byte()
-                    await response.send(out)
-        tail = fwd.close()
-        if tail:
-            await response.send(tail)
+            if stepped and upstream.is_success and reading is not None:
+                records = Records(meter, content_type or "", strip_usage=injected)
+                steps = Steps(worker.limits, ctx, worker.settings.output_reserve_step)
+                try:
+                    done = await _stepped(upstream, records, steps, response, ctx)
+                finally:
+                    steps.cancel()
+                if not done:  # the budget is reached: a normal, truncated answer
+                    await upstream.aclose()
+                    include = reading.include_usage
+                    tail = ending(reading.kind, target.path, ctx, meter.chunks, include)
+                    await response.send(tail)
+                    ctx.error = "budget_reached"
+            else:
+                fwd = forwarder(
+                    meter, content_type or "", strip_usage=injected and upstream.is_success
+                )
+                async for chunk in upstream.aiter_raw():
+                    out = fwd.feed(chunk)
+                    if out:
+                        ctx.sent_first_byte()
+                        await response.send(out)
+                tail = fwd.close()
+                if tail:
+                    await response.send(tail)
     except GatewayError as exc:
         # Bytes may have reached the client: no retry, no error body; cut the connection so
         # the client sees a broken stream, as it would from Ollama itself.
@@ -166,3 +193,13 @@ async def _stream(
             request.transport.close()
         return
     await response.eof()
+
+
+async def _stepped(
+    upstream: httpx.Response, records: Records, steps: Steps, response: Any, ctx: RequestContext
+) -> bool:
+    """Relay a stepped stream in whole records; False when the budget stopped it."""
+    async for chunk in upstream.aiter_raw():
+        if not await send_records(records.cut(chunk), records, steps, response, ctx):
+            return False
+    return await send_records(records.rest(), records, steps, response, ctx)

@@ -47,7 +47,6 @@ def env_for(database_url: str, redis_url: str, fake: FakeOllama, **extra: str) -
         REDIS_URL=redis_url,
         REDIS_NAMESPACE=f"nzgw-t-{uuid.uuid4().hex[:12]}",
         OLLAMA_URL=fake.url,
-        DEFAULT_OUTPUT_RESERVE="300",
         **extra,
     )
 

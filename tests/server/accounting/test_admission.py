@@ -46,7 +46,7 @@ async def limits(redis_namespace: str) -> AsyncIterator[RedisLimits]:
 
 
 def _ask(prompt: int = 50, max_output: int | None = 20) -> Ask:
-    return Ask(request_id=uuid.uuid4().hex, prompt_tokens=prompt, max_output=max_output)
+    return Ask(uuid.uuid4().hex, prompt_tokens=prompt, max_output=max_output, output="single")
 
 
 async def test_counters_are_seeded_from_the_ledger_before_admitting(

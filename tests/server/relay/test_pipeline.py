@@ -189,3 +189,25 @@ async def test_a_backend_that_refuses_connections_fails_over(settings: Settings)
         (event,) = await _flushed_events(app)
         assert (event.backend, event.prompt_tokens, event.completion_tokens) == ("second", 7, 1)
         assert not app.ctx.worker.backends.states[0].healthy
+
+
+async def test_a_backend_timing_out_mid_answer_is_charged_the_reserved_output(
+    settings: Settings,
+) -> None:
+    fake = create_fake(
+        Config(models=list(DEFAULT_MODELS), tokens=50, pace_ms=100), name=f"f{uuid.uuid4().hex[:8]}"
+    )
+    async with serving(fake) as fake_url:
+        settings = settings.with_(backends=(Backend("main", fake_url),), upstream_read_timeout=1.0)
+        key = await _key(settings, daily_tokens=100_000)
+        app = create_app(settings, name=f"gw_{uuid.uuid4().hex[:8]}")
+        async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+            body = {"model": "llama3.2", "prompt": "hi", "stream": False}
+            r = await http.post(
+                "/api/generate", json=body, headers={"Authorization": f"Bearer {key}"}
+            )
+            assert r.status_code == 504
+            (event,) = await _flushed_events(app)
+            assert (
+                event.completion_tokens == 4096 and event.tokens_estimated
+            )  # NON_STREAM_OUTPUT_CAP
