@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from server.accounting.admission import settle
+from server.accounting.event import encode_event
 from server.accounting.meter import Counted
 from server.accounting.record import PromptRecord, RequestRecord, now_utc
 from server.context import GatewayRequest, RequestContext
@@ -47,6 +48,16 @@ def record_of(request: GatewayRequest, ctx: RequestContext, counted: Counted) ->
         usage_day=ticket.day if ticket is not None else None,
         prompt=prompt,
     )
+
+
+def event_of(request: GatewayRequest, ctx: RequestContext, counted: Counted) -> bytes:
+    """The request's audit event as queued (settle(..., event=) or record(event, ...))."""
+    return encode_event(record_of(request, ctx, counted))
+
+
+def shard_key_of(ctx: RequestContext) -> str:
+    """What picks the audit stream of a request never admitted: its tenant, else its id."""
+    return str(ctx.principal.tenant_id) if ctx.principal is not None else ctx.request_id
 
 
 async def close_request(request: GatewayRequest, status: int | None = None) -> None:

@@ -25,6 +25,10 @@ class Recorder:
         """Queue one record; never blocks, never raises for odd input."""
         self.queue.append(encode_event(rec))
 
+    def append(self, event: bytes) -> None:
+        """Queue event bytes already encoded (the fallback when Redis refused them)."""
+        self.queue.append(event)
+
     async def run(self, interval: float) -> None:
         """The writer task: waits up to `interval` s for events, writes until cancelled."""
         self.writer.block = interval
