@@ -10,7 +10,7 @@ import pytest
 from aerich import Command
 
 from server.db import close_db, migrations_location, tortoise_config
-from tests.server.admin.test_cli import query
+from tests.server.admin.operator import query
 
 USAGE_MODEL = "2_20261201210614_usage_by_model.py"
 
