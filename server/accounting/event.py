@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, replace
+from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -76,34 +76,60 @@ def _float(value: float | None) -> float | None:
     return float(value)
 
 
-def storable(rec: RequestRecord, *, prompt_max: int = PROMPT_MAX_CHARS) -> RequestRecord:
-    """The record with every field fit for its column."""
-    changes: dict[str, Any] = {}
+_FIELDS = tuple(f.name for f in fields(RequestRecord) if f.name != "prompt")
+
+
+def _clean(data: dict[str, Any], prompt_max: int) -> dict[str, Any]:
+    """Make the fields of a record (as a dict, prompt as a dict or None) storable, in place."""
     for name in _TEXT_FIELDS:
-        value = getattr(rec, name)
+        value = data[name]
         if value is not None:
-            clean = storable_text(value, WIDTHS[name])
-            if clean != value:
-                changes[name] = clean
-    if not rec.request_id:
+            data[name] = storable_text(value, WIDTHS[name])
+    if not data["request_id"]:
         raise BadEvent("event without a request id")
     for name in _COUNT_FIELDS:
-        changes[name] = _count(getattr(rec, name))
+        data[name] = _count(data[name])
     for name in _FLOAT_FIELDS:
-        changes[name] = _float(getattr(rec, name))
-    changes["status"] = min(max(int(rec.status), 0), 999)
-    if rec.prompt is not None:
-        changes["prompt"] = PromptRecord(
-            storable_text(rec.prompt.request_body, prompt_max),
-            storable_text(rec.prompt.response_text, prompt_max),
-            min(max(int(rec.prompt.ttl_days), 1), 36_500),
-        )
-    return replace(rec, **changes)
+        data[name] = _float(data[name])
+    data["status"] = min(max(int(data["status"]), 0), 999)
+    prompt = data.get("prompt")
+    if prompt is not None:
+        data["prompt"] = {
+            "request_body": storable_text(prompt["request_body"], prompt_max),
+            "response_text": storable_text(prompt["response_text"], prompt_max),
+            "ttl_days": min(max(int(prompt["ttl_days"]), 1), 36_500),
+        }
+    return data
+
+
+def _record(data: dict[str, Any]) -> RequestRecord:
+    prompt = data.pop("prompt", None)
+    return RequestRecord(**data, prompt=None if prompt is None else PromptRecord(**prompt))
+
+
+def _as_dict(rec: RequestRecord) -> dict[str, Any]:
+    data = {name: getattr(rec, name) for name in _FIELDS}
+    p = rec.prompt
+    data["prompt"] = (
+        None
+        if p is None
+        else {
+            "request_body": p.request_body,
+            "response_text": p.response_text,
+            "ttl_days": p.ttl_days,
+        }
+    )
+    return data
+
+
+def storable(rec: RequestRecord, *, prompt_max: int = PROMPT_MAX_CHARS) -> RequestRecord:
+    """The record with every field fit for its column."""
+    return _record(_clean(_as_dict(rec), prompt_max))
 
 
 def encode_event(rec: RequestRecord, *, prompt_max: int = PROMPT_MAX_CHARS) -> bytes:
     """The event bytes to queue (field `e` of a stream entry): storable, UTF-8 JSON."""
-    data = asdict(storable(rec, prompt_max=prompt_max))
+    data = _clean(_as_dict(rec), prompt_max)
     data["time"] = rec.time.astimezone(UTC).isoformat()
     data["v"] = VERSION
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -178,16 +204,16 @@ def decode_event(raw: bytes, *, prompt_max: int = PROMPT_MAX_CHARS) -> RequestRe
         if name not in data:
             raise BadEvent(f"field {name} is missing")
         _checked(data, name, kind)
-    fields = {name: data[name] for name in _REQUIRED}
+    values = {name: data[name] for name in _REQUIRED}
     for name, kind in _OPTIONAL.items():
         if data.get(name) is not None:
             _checked(data, name, kind)
-            fields[name] = data[name]
-    fields["time"] = _time(data["time"])
-    if "usage_day" in fields:
+            values[name] = data[name]
+    values["time"] = _time(data["time"])
+    if "usage_day" in values:
         try:
-            date.fromisoformat(fields["usage_day"])
+            date.fromisoformat(values["usage_day"])
         except ValueError as exc:
             raise BadEvent("field usage_day is not a date") from exc
-    rec = RequestRecord(**fields, prompt=_prompt(data.get("prompt")))
+    rec = RequestRecord(**values, prompt=_prompt(data.get("prompt")))
     return storable(rec, prompt_max=prompt_max)

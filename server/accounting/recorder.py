@@ -12,6 +12,8 @@ from server.accounting.local_queue import LocalQueue, LocalSource
 from server.accounting.record import RequestRecord
 from server.accounting.writer import Writer
 
+IN_WORKER_BATCH = 100
+
 
 class Recorder:
     """Queues records as event bytes in this process and writes them in batches."""
@@ -19,7 +21,8 @@ class Recorder:
     def __init__(self, *, postgres: bool, queue: LocalQueue | None = None) -> None:
         self.queue = queue if queue is not None else LocalQueue()
         self.source = LocalSource(self.queue)
-        self.writer = Writer(self.source, postgres=postgres)
+        # a task in a request worker: smaller batches keep each stall of its event loop short
+        self.writer = Writer(self.source, postgres=postgres, batch=IN_WORKER_BATCH)
 
     def record(self, rec: RequestRecord) -> None:
         """Queue one record; never blocks, never raises for odd input."""
