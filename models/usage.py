@@ -1,4 +1,4 @@
-"""The UsageDaily ledger: per key and day, requests and tokens; budgets are rebuilt from it."""
+"""The UsageDaily ledger: per key, day and model, requests and tokens; budgets are rebuilt from it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 class UsageDaily(Model):
-    """What one key used on one day (in the budget time zone)."""
+    """What one key used on one day (in the budget time zone) with one model."""
 
     id = fields.BigIntField(primary_key=True)
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
@@ -25,11 +25,12 @@ class UsageDaily(Model):
     )
     key_id: int
     day = fields.DateField()
+    model = fields.CharField(max_length=255, default="")  # "" = requests without a model
     requests = fields.BigIntField(default=0)
     prompt_tokens = fields.BigIntField(default=0)
     completion_tokens = fields.BigIntField(default=0)
 
     class Meta:
         table = "usage_daily"
-        unique_together = (("key", "day"),)
+        unique_together = (("key", "day", "model"),)
         indexes = (("tenant", "day"),)

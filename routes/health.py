@@ -7,7 +7,7 @@ from sanic import HTTPResponse, json, raw
 from server.context import App, GatewayRequest
 from server.errors import NotFound, Unauthorized
 from server.observe.metrics import CONTENT_TYPE, token_ok
-from server.observe.readiness import NOT_CONFIGURED, check_ready
+from server.observe.readiness import NOT_CONFIGURED, audit_detail, check_ready
 
 
 def register(app: App) -> None:
@@ -21,9 +21,9 @@ def register(app: App) -> None:
     async def readyz(request: GatewayRequest) -> HTTPResponse:
         checks = await check_ready(request.app.ctx.worker)
         ok = all(v in ("ok", NOT_CONFIGURED) for v in checks.values())
-        return json(
-            {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
-        )
+        audit = await audit_detail(request.app.ctx.worker)
+        body = {"status": "ok" if ok else "unavailable", "checks": checks, "audit": audit}
+        return json(body, status=200 if ok else 503)
 
     @app.get("/metrics", name="metrics")
     async def metrics(request: GatewayRequest) -> HTTPResponse:

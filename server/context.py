@@ -17,6 +17,7 @@ from config import Settings
 from limits import Admission, LimitsBackend, Ticket
 from server.accounting.meter import Counted, Meter
 from server.accounting.recorder import Recorder
+from server.accounting.writer import Writer
 from server.auth.authenticator import Authenticator
 from server.auth.keycache import KeyCache
 from server.auth.principal import Principal
@@ -51,6 +52,14 @@ class Worker:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # loops, cancelled at shutdown
     live: dict[str, RequestContext] = field(default_factory=dict)  # admitted, still running
+    stream_writer: Writer | None = None  # the audit streams' writer, when it runs in here
+    stream_task: asyncio.Task[None] | None = None
+
+    async def flush_audit(self) -> None:
+        """Write every audit event queued so far (shutdown, and tests reading the log)."""
+        await self.recorder.flush()
+        if self.stream_writer is not None:
+            await self.stream_writer.flush()
 
 
 @dataclass

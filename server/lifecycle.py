@@ -13,7 +13,10 @@ from redis.retry import Retry
 
 from config import Settings
 from limits import LimitsBackend, LimitsUnavailable, MemoryLimits, RedisLimits
+from server.accounting.process import WRITER_PROCESS, run_writer_process
+from server.accounting.queue import StreamSource
 from server.accounting.recorder import Recorder
+from server.accounting.writer import Writer
 from server.auth.authenticator import Authenticator
 from server.auth.invalidation import listen_redis, poll_database
 from server.auth.keycache import KeyCache
@@ -21,6 +24,7 @@ from server.context import App, Worker
 from server.db import close_db, init_db
 from server.observe.logs import setup_logging
 from server.observe.metrics import Metrics, serve_exposition
+from server.observe.readiness import audit_detail
 from server.relay.backends import BackendRegistry
 from server.relay.body import Rules
 
@@ -28,6 +32,10 @@ INVALIDATION_TASK = "nzgw-invalidation"
 RECORDER_TASK = "nzgw-recorder"
 HEALTH_TASK = "nzgw-backend-health"
 HEARTBEAT_TASK = "nzgw-heartbeat"
+WRITER_TASK = "nzgw-audit-writer"
+QUEUE_TASK = "nzgw-audit-gauges"
+QUEUE_GAUGE_INTERVAL = 15.0
+WRITER_GRACE = 12.0  # longer than the connections' drain: the last requests' events go too
 START_PROBE_TIMEOUT = 5.0
 
 
@@ -79,10 +87,12 @@ async def _build(app: App) -> Worker:
         negative_ttl=settings.negative_cache_ttl,
     )
     metrics = Metrics(settings.metrics_dir)
+    limits = ctx.limits or make_limits(settings, redis)
+    events = limits.events if isinstance(limits, MemoryLimits) else None
     return Worker(
         settings=settings,
         redis=redis,
-        limits=ctx.limits or make_limits(settings, redis),
+        limits=limits,
         owns_limits=ctx.limits is None,
         cache=cache,
         auth=Authenticator(
@@ -92,7 +102,7 @@ async def _build(app: App) -> Worker:
             negative_ttl=settings.negative_cache_ttl,
             metrics=metrics,
         ),
-        recorder=Recorder(postgres=settings.is_postgres),
+        recorder=Recorder(postgres=settings.is_postgres, queue=events),
         backends=BackendRegistry.build(settings, ctx.transport),
         rules=Rules(
             max_keep_alive=settings.max_keep_alive,
@@ -124,6 +134,49 @@ async def heartbeat(worker: Worker) -> None:
                 break
 
 
+def stream_writer(settings: Settings) -> Writer:
+    """A writer of the audit streams inside this worker (one worker: no manager process)."""
+    assert settings.redis_url is not None
+    client = Redis.from_url(settings.redis_url, socket_timeout=10.0, socket_connect_timeout=2.0)
+    return Writer(StreamSource(client, settings.redis_namespace), postgres=settings.is_postgres)
+
+
+async def _stop_stream_writer(worker: Worker) -> None:
+    """Drain the audit streams as this worker stops (its last requests' events included).
+
+    With several workers the replica's writer process may stop before a stream that was still
+    in flight settles, so each worker writes what is in the streams once its own requests are
+    done; what it cannot write stays there for the next writer.
+    """
+    writer, task = worker.stream_writer, worker.stream_task
+    settings = worker.settings
+    if writer is None and settings.redis_url is not None:
+        writer = stream_writer(settings)
+        if not await writer.flush():
+            logger.warning("audit events left in the streams for the next writer")
+    elif writer is not None and task is not None:
+        writer.stop(WRITER_GRACE)
+        try:
+            await asyncio.wait_for(task, timeout=WRITER_GRACE + 5)
+        except (TimeoutError, Exception) as exc:  # noqa: BLE001 - the rest stays in the streams
+            logger.warning("audit writer did not finish its drain ({})", type(exc).__name__)
+    if writer is None:
+        return
+    source = writer.source
+    if isinstance(source, StreamSource):
+        await source.redis.aclose()
+
+
+async def observe_queue(worker: Worker) -> None:
+    """Keep the audit queue's gauges current (and log a backlog that does not drain)."""
+    while True:
+        await asyncio.sleep(QUEUE_GAUGE_INTERVAL)
+        status = await audit_detail(worker)
+        backlog = status.get("backlog")
+        if isinstance(backlog, int) and backlog > 10_000:
+            logger.warning("audit backlog: {} events waiting to be written", backlog)
+
+
 def _start_tasks(worker: Worker) -> None:
     """The worker's background loops; drain() cancels them when shutdown begins."""
     settings = worker.settings
@@ -133,6 +186,7 @@ def _start_tasks(worker: Worker) -> None:
         watcher = poll_database(worker.cache, worker.ready)
     loops = {
         HEARTBEAT_TASK: heartbeat(worker),
+        QUEUE_TASK: observe_queue(worker),
         INVALIDATION_TASK: watcher,
         RECORDER_TASK: worker.recorder.run(settings.audit_flush_interval),
         HEALTH_TASK: worker.backends.run(settings.backend_probe_interval),
@@ -151,6 +205,9 @@ async def start(app: App) -> None:
         pass  # the health task keeps probing; requests still try every backend in order
     _start_tasks(worker)
     settings = worker.settings
+    if settings.redis_url and settings.workers == 1:  # several: a process under the manager
+        worker.stream_writer = stream_writer(settings)
+        worker.stream_task = asyncio.create_task(worker.stream_writer.run(), name=WRITER_TASK)
     if settings.metrics_port and settings.workers == 1:  # several: the main process serves it
         host = settings.metrics_host or settings.host
         serve_exposition(settings.metrics_port, host, worker.metrics.registry)
@@ -174,6 +231,7 @@ async def stop(app: App) -> None:
     """after_server_stop: connections are drained; close clients, write what is buffered."""
     worker = app.ctx.worker
     await worker.backends.aclose()
+    await _stop_stream_writer(worker)
     if not await worker.recorder.flush():
         logger.error(
             "{} audit/usage records could not be written at shutdown", len(worker.recorder)
@@ -186,8 +244,16 @@ async def stop(app: App) -> None:
     await close_db()
 
 
+def manage_writer(app: App) -> None:
+    """main_process_ready: several workers on Redis get one audit writer process per replica."""
+    settings = app.ctx.settings
+    if settings.redis_url and settings.workers > 1:
+        app.manager.manage(WRITER_PROCESS, run_writer_process, {"settings": settings})
+
+
 def setup_listeners(app: App) -> None:
     """Register the worker lifecycle listeners on the app."""
+    app.register_listener(manage_writer, "main_process_ready")
     app.register_listener(start, "before_server_start")
     app.register_listener(drain, "before_server_stop")
     app.register_listener(stop, "after_server_stop")

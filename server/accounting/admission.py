@@ -145,12 +145,16 @@ def rate_headers(rate: RateInfo) -> dict[str, str]:
     return headers
 
 
-async def settle(limits: LimitsBackend, ticket: Ticket, used_tokens: int) -> None:
-    """Replace the reservation by the real count; shielded so cancellation cannot skip it."""
+async def settle(
+    limits: LimitsBackend, ticket: Ticket, used_tokens: int, *, event: bytes | None = None
+) -> bool:
+    """Replace the reservation by the real count and append the request's audit event, in one
+    call; shielded so cancellation cannot skip it. False when nothing was appended."""
     try:
-        await asyncio.shield(limits.settle(ticket, max(0, used_tokens)))
+        return await asyncio.shield(limits.settle(ticket, max(0, used_tokens), event=event))
     except LimitsUnavailable as exc:
         logger.warning("settle failed ({}); the reservation expires by itself", type(exc).__name__)
+        return False
 
 
 async def usage_of(limits: LimitsBackend, tz: ZoneInfo, subject: Subject) -> tuple[Usage, Usage]:

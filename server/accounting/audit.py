@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from limits import Ask
+from limits import Ask, LimitsUnavailable
 from server.accounting.admission import admit, settle
+from server.accounting.event import encode_event
 from server.accounting.meter import Counted
 from server.accounting.record import PromptRecord, RequestRecord, now_utc
 from server.context import GatewayRequest, RequestContext
@@ -73,6 +74,16 @@ async def admit_request(request: GatewayRequest) -> None:
         raise
 
 
+def event_of(request: GatewayRequest, ctx: RequestContext, counted: Counted) -> bytes:
+    """The request's audit event as queued (settle(..., event=) or record(event, ...))."""
+    return encode_event(record_of(request, ctx, counted))
+
+
+def shard_key_of(ctx: RequestContext) -> str:
+    """What picks the audit stream of a request never admitted: its tenant, else its id."""
+    return str(ctx.principal.tenant_id) if ctx.principal is not None else ctx.request_id
+
+
 async def close_request(request: GatewayRequest, status: int | None = None) -> None:
     """Record the request and settle its reservation; a second call does nothing.
 
@@ -93,7 +104,14 @@ async def close_request(request: GatewayRequest, status: int | None = None) -> N
     record = record_of(request, ctx, counted)
     tenant = ctx.principal.tenant_name if ctx.principal is not None else None
     request_finished(worker.metrics, record, route=route_of(request), tenant=tenant)
-    worker.recorder.record(record)
+    event = encode_event(record)
     ticket = ctx.ticket
-    if ticket is not None:
-        await settle(worker.limits, ticket, counted.total)
+    try:
+        if ticket is not None:  # the event goes with the usage it settles, in one call
+            appended = await settle(worker.limits, ticket, counted.total, event=event)
+        else:
+            appended = await worker.limits.record(event, shard_key=shard_key_of(ctx))
+    except LimitsUnavailable:
+        appended = False
+    if not appended:  # Redis away, or the request's reservation already gone: keep it here
+        worker.recorder.append(event)

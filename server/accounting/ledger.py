@@ -1,10 +1,11 @@
-"""Usage read from the UsageDaily ledger: one aggregate query per day, month and all time."""
+"""Usage read from the UsageDaily ledger: budget windows, and breakdowns by day, month or model."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Literal
 
 from tortoise.expressions import Q
 from tortoise.functions import Sum
@@ -87,3 +88,77 @@ async def ledger_usage(*, tenant_id: int, key_id: int | None, today: date) -> Le
         for period in _PERIODS
     }
     return LedgerUsage(today=today, **totals)
+
+
+Breakdown = Literal["day", "month", "model"]
+BREAKDOWNS: tuple[Breakdown, ...] = ("day", "month", "model")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """What one key used in one day, month or with one model ("" = requests without one)."""
+
+    group: str
+    key_id: int
+    totals: UsageTotals
+
+
+def _add(a: UsageTotals, b: UsageTotals) -> UsageTotals:
+    return UsageTotals(
+        a.requests + b.requests,
+        a.prompt_tokens + b.prompt_tokens,
+        a.completion_tokens + b.completion_tokens,
+    )
+
+
+async def usage_by(
+    *,
+    tenant_id: int,
+    key_id: int | None,
+    by: Breakdown,
+    since: date | None = None,
+    until: date | None = None,
+) -> list[UsageRow]:
+    """The ledger of one key (or of every key of a tenant) per key and day, month or model.
+
+    `since` and `until` are inclusive days in the budget time zone. Days and months come in
+    time order, models by tokens used (most first); within a group, keys by id.
+    """
+    query = UsageDaily.filter(tenant_id=tenant_id)
+    if key_id is not None:
+        query = query.filter(key_id=key_id)
+    if since is not None:
+        query = query.filter(day__gte=since)
+    if until is not None:
+        query = query.filter(day__lte=until)
+    column = "model" if by == "model" else "day"
+    sums = {"r": Sum("requests"), "p": Sum("prompt_tokens"), "c": Sum("completion_tokens")}
+    found = await query.annotate(**sums).group_by("key_id", column).values("key_id", column, *sums)
+    grouped: dict[tuple[str, int], UsageTotals] = {}
+    for row in found:
+        value = row[column]
+        group = value if by == "model" else value.isoformat()[: 7 if by == "month" else 10]
+        totals = UsageTotals(_int(row["r"]), _int(row["p"]), _int(row["c"]))
+        slot = (group, int(row["key_id"]))
+        grouped[slot] = _add(grouped.get(slot, UsageTotals()), totals)
+    rows = [UsageRow(g, k, t) for (g, k), t in grouped.items()]
+    if by == "model":
+        used = {g: sum(r.totals.tokens for r in rows if r.group == g) for g, _ in grouped}
+        return sorted(rows, key=lambda r: (-used[r.group], r.group, r.key_id))
+    return sorted(rows, key=lambda r: (r.group, r.key_id))
+
+
+def per_group(rows: list[UsageRow]) -> list[tuple[str, UsageTotals]]:
+    """The rows summed over keys, per group, in the rows' order."""
+    out: dict[str, UsageTotals] = {}
+    for row in rows:
+        out[row.group] = _add(out.get(row.group, UsageTotals()), row.totals)
+    return list(out.items())
+
+
+def overall(rows: list[UsageRow]) -> UsageTotals:
+    """All the rows together."""
+    total = UsageTotals()
+    for row in rows:
+        total = _add(total, row.totals)
+    return total

@@ -1,4 +1,4 @@
-"""The neuronetz-gateway command line (python-fire): tenants, keys, limits, usage, migrations."""
+"""The neuronetz-gateway command line (python-fire): tenants, keys, limits, audit, usage, serving."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from server.admin.flags import (
     text,
     with_settings,
 )
+from server.admin.report_commands import ReportCommands
 from server.admin.service import AdminError, Changes, Keep, Notify
 from server.auth.invalidation import Invalidation, publish
 
@@ -52,8 +53,8 @@ def _one_line(exc: BaseException) -> str:
     return text[:300]
 
 
-class Cli:
-    """neuronetz-gateway: manage tenants and API keys, apply migrations, run the gateway."""
+class Cli(ReportCommands):
+    """neuronetz-gateway: manage tenants and keys, read the audit log and usage, run the gateway."""
 
     def _settings(self) -> Settings:
         try:
@@ -201,26 +202,6 @@ class Cli:
         )
         what = f"tenant {tenant_name}" if tenant_name is not None else f"key {key_prefix}"
         print(f"updated {what}: {output.describe(wanted)}")
-
-    @raw
-    def usage(
-        self, tenant: str | None = None, prefix: str | None = None, json: str | None = None
-    ) -> None:
-        """Usage today, this month and in all time, from the ledger (budget time zone)."""
-        tenant_name, key_prefix = text(tenant, "--tenant"), text(prefix, "--prefix")
-        if (tenant_name is None) == (key_prefix is None):
-            raise UsageError("usage needs either --tenant or --prefix")
-        as_json = switch(json, "--json")
-        zone = self._settings().budget_timezone
-        report = self._run(
-            lambda s: service.usage(
-                tenant=tenant_name, prefix=key_prefix, today=datetime.now(s.tz).date()
-            )
-        )
-        if as_json:
-            print(output.to_json(output.usage_json(report, zone)))
-        else:
-            print(output.usage_table(report, zone))
 
     def migrate(self) -> None:
         """Apply pending database migrations (idempotent; PostgreSQL takes an advisory lock)."""

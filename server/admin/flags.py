@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 import fire
@@ -118,3 +119,62 @@ def changes(given: Mapping[str, Any]) -> Changes:
         log_prompts=prompts,
         prompt_ttl_days=count(given.get("prompt_ttl_days"), "--prompt-ttl-days", clearable=True),
     )
+
+
+def whole(value: str | None, flag: str, low: int, high: int) -> int | None:
+    """A whole number in [low, high]; None when absent."""
+    given = text(value, flag)
+    if given is None:
+        return None
+    try:
+        number = int(given)
+    except ValueError:
+        number = low - 1
+    if not low <= number <= high:
+        raise CliError(f"{flag} needs a whole number from {low} to {high}, got {given!r}")
+    return number
+
+
+def moment(value: str | None, flag: str, *, end: bool = False) -> datetime | None:
+    """An ISO 8601 time (UTC unless it says otherwise); a bare date is the start of that day,
+    or with `end` the start of the next one (so `--until 2026-11-30` includes that day)."""
+    given = text(value, flag)
+    if given is None:
+        return None
+    try:
+        if len(given.strip()) == 10:
+            start = datetime.combine(date.fromisoformat(given.strip()), time(), UTC)
+            return start + timedelta(days=1) if end else start
+        parsed = datetime.fromisoformat(given.strip())
+    except ValueError as exc:
+        raise CliError(
+            f"{flag} needs an ISO 8601 time like 2026-11-30T12:00Z, got {given!r}"
+        ) from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def day(value: str | None, flag: str) -> date | None:
+    """A date (YYYY-MM-DD); None when absent."""
+    given = text(value, flag)
+    if given is None:
+        return None
+    try:
+        return date.fromisoformat(given.strip())
+    except ValueError as exc:
+        raise CliError(f"{flag} needs a date like 2026-11-30, got {given!r}") from exc
+
+
+def choice(value: str | None, flag: str, options: Sequence[str]) -> str | None:
+    """One of `options`; None when absent."""
+    given = text(value, flag)
+    if given is not None and given not in options:
+        raise CliError(f"{flag} must be one of {', '.join(options)}, got {given!r}")
+    return given
+
+
+def output_format(**flags: str | None) -> str:
+    """The one output format switched on among `flags` (--json, --csv, …), else "table"."""
+    chosen = [name for name, value in flags.items() if switch(value, f"--{name}")]
+    if len(chosen) > 1:
+        raise CliError(" and ".join(f"--{name}" for name in chosen) + " exclude each other")
+    return chosen[0] if chosen else "table"

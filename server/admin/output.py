@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ from server.auth.principal import effective_key_limits, effective_models, limits
 LIMIT_HEADERS = ("RPM", "TPM", "CONCURRENT", "DAILY", "MONTHLY", "TOTAL")
 TIME_HEADERS = ("EXPIRES", "CREATED", "LAST USED")
 INHERITED_MARK = "*"
+ALL_KEYS = "(all)"
 
 
 def to_json(data: Any) -> str:
@@ -148,7 +151,8 @@ def keys_table(keys: Sequence[ApiKey], tenant: Tenant, now: datetime) -> str:
     return out
 
 
-def _totals_json(totals: UsageTotals) -> dict[str, int]:
+def totals_json(totals: UsageTotals) -> dict[str, int]:
+    """Requests and tokens of a period, for JSON."""
     return {
         "requests": totals.requests,
         "prompt_tokens": totals.prompt_tokens,
@@ -176,8 +180,36 @@ def usage_json(report: UsageReport, timezone: str) -> dict[str, Any]:
     }
     for period, totals, budget in _periods(report):
         remaining = None if budget is None else max(budget - totals.tokens, 0)
-        data[period] = {**_totals_json(totals), "budget": budget, "remaining": remaining}
+        data[period] = {**totals_json(totals), "budget": budget, "remaining": remaining}
+    if report.key is None:
+        data["keys"] = [
+            {"prefix": key.prefix, "name": key.name}
+            | {p: totals_json(getattr(used, p)) for p in ("day", "month", "total")}
+            for key, used in report.keys
+        ]
     return data
+
+
+def usage_csv(report: UsageReport) -> str:
+    """Usage as CSV: the report's scope per period, then (for a tenant) each key per period."""
+    scope = ALL_KEYS if report.key is None else report.key.prefix
+    rows: list[list[object]] = []
+    for period, totals, budget in _periods(report):
+        remaining = None if budget is None else max(budget - totals.tokens, 0)
+        rows.append([scope, period, *totals_json(totals).values(), budget, remaining])
+    for key, used in report.keys:
+        for period in ("day", "month", "total"):
+            rows.append([key.prefix, period, *totals_json(getattr(used, period)).values()])
+            rows[-1] += [None, None]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["key", "period", "requests", "prompt_tokens", "completion_tokens", "tokens"]
+        + ["budget", "remaining"]
+    )
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return out.getvalue().rstrip("\n")
 
 
 def usage_table(report: UsageReport, timezone: str) -> str:
@@ -192,7 +224,15 @@ def usage_table(report: UsageReport, timezone: str) -> str:
         counts = (totals.requests, totals.prompt_tokens, totals.completion_tokens, totals.tokens)
         rows.append((period, *map(str, counts), _number(budget), remaining))
     title = f"usage of {who} on {report.usage.today.isoformat()} ({timezone})"
-    return f"{title}\n{table(headers, rows)}"
+    out = f"{title}\n{table(headers, rows)}"
+    if report.keys:
+        per_key = [
+            (key.prefix, key.name, *(str(getattr(used, p).tokens) for p in ("day", "month")))
+            + (str(used.total.tokens),)
+            for key, used in report.keys
+        ]
+        out += "\n\ntokens per key\n" + table(("KEY", "NAME", "DAY", "MONTH", "TOTAL"), per_key)
+    return out
 
 
 def describe(changes: Changes) -> str:

@@ -68,6 +68,7 @@ class UsageReport:
     key: ApiKey | None
     usage: LedgerUsage
     limits: Limits
+    keys: tuple[tuple[ApiKey, LedgerUsage], ...] = ()  # a tenant's report: each of its keys
 
 
 async def get_tenant(name: str) -> Tenant:
@@ -271,7 +272,9 @@ async def usage(
     if tenant is not None:
         row = await get_tenant(tenant)
         used = await ledger_usage(tenant_id=row.id, key_id=None, today=today)
-        return UsageReport(tenant=row, key=None, usage=used, limits=limits_of(row))
+        keys = await ApiKey.filter(tenant_id=row.id).order_by("created_at", "id")
+        each = [(k, await ledger_usage(tenant_id=row.id, key_id=k.id, today=today)) for k in keys]
+        return UsageReport(row, None, used, limits_of(row), tuple(each))
     assert prefix is not None
     key = await get_key(prefix)
     used = await ledger_usage(tenant_id=key.tenant_id, key_id=key.id, today=today)

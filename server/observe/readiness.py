@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from tortoise import connections
 
+from server.accounting.status import queue_status
 from server.context import Worker
 
 NOT_CONFIGURED = "not configured"  # the embedded default: in-process limits, nothing to reach
@@ -47,6 +48,27 @@ async def _run(check: Check, worker: Worker) -> str:
         return f"failed: {exc}"
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return f"failed: {type(exc).__name__}"
+
+
+async def audit_detail(worker: Worker) -> dict[str, object]:
+    """The audit queue's backlog and dead letters (also set on the metrics' gauges)."""
+    try:
+        status = await asyncio.wait_for(
+            queue_status(
+                redis=worker.redis,
+                namespace=worker.settings.redis_namespace,
+                local=worker.recorder,
+            ),
+            timeout=1.0,
+        )
+    except Exception as exc:  # noqa: BLE001 - shown, never raised to the probe
+        return {"queue": f"unreadable: {type(exc).__name__}"}
+    backlog, dead = status.get("backlog"), status.get("dead_letters")
+    if isinstance(backlog, int):
+        worker.metrics.audit_queue.set(backlog)
+    if isinstance(dead, int):
+        worker.metrics.dead_letters.set(dead)
+    return status
 
 
 async def check_ready(worker: Worker) -> dict[str, str]:

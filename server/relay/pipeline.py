@@ -192,6 +192,9 @@ async def _stream(
         if request.transport is not None:
             request.transport.close()
         return
+    # The record and its usage go before the last byte: an answered request has its event even
+    # if this worker dies right after.
+    await asyncio.shield(close_request(request))
     await response.eof()
 
 

@@ -94,3 +94,57 @@ def test_refusals_and_listings_are_audited_too(stack: Stack, package_db: str) ->
     assert httpx.get(stack.url + "/healthz", headers={"x-request-id": rid}).status_code == 200
     time.sleep(1.5)  # probes are not audited
     assert rows(package_db, "SELECT 1 FROM audit_events WHERE client_request_id = $1", rid) == []
+
+
+def _usage(stack: Stack, key: str, query: str, path: str = "/v1/usage") -> httpx.Response:
+    return httpx.get(stack.url + path + query, headers=stack.auth(key), timeout=10)
+
+
+def test_usage_by_day_month_and_model_for_the_calling_key(
+    stack: Stack, fake: FakeOllama, package_db: str
+) -> None:
+    cli(stack.env, "create-tenant", "--name", "usage-by")
+    key = create_key(stack.env, "usage-by", "reporter")
+    other = create_key(stack.env, "usage-by", "bystander")
+    for model, who in (
+        ("llama3.2", key),
+        ("llama3.2", key),
+        ("qwen3:8b", key),
+        ("qwen3:8b", other),
+    ):
+        answer = httpx.post(
+            stack.url + "/api/chat", json={**CHAT, "model": model}, headers=stack.auth(who)
+        )
+        assert answer.status_code == 200
+    deadline = time.monotonic() + 10
+    while (models := _usage(stack, key, "?by=model").json()["breakdown"])["total"]["requests"] < 3:
+        assert time.monotonic() < deadline, models
+        time.sleep(0.2)
+    assert [(r["model"], r["requests"]) for r in models["rows"]] == [
+        ("llama3.2", 2),
+        ("qwen3:8b", 1),
+    ]
+    assert models["total"]["tokens"] == sum(r["tokens"] for r in models["rows"]) > 0
+    day = _usage(stack, key, "?by=day", "/api/usage").json()["breakdown"]
+    ((today,),) = [[r["day"] for r in day["rows"]]]
+    assert day["total"] == models["total"] and day["timezone"] == "UTC"
+    month = _usage(stack, key, f"?by=month&since={today}&until={today}").json()["breakdown"]
+    assert [r["month"] for r in month["rows"]] == [today[:7]]
+    assert month["since"] == month["until"] == today
+    assert _usage(stack, key, "?by=day&until=2000-01-01").json()["breakdown"]["rows"] == []
+    plain = _usage(stack, key, "").json()
+    assert "breakdown" not in plain and plain["key"]["name"] == "reporter"
+
+
+def test_usage_breakdown_refuses_bad_parameters(stack: Stack) -> None:
+    cases = {
+        "?by=week": "by must be one of day, month, model",
+        "?by=day&since=yesterday": "since must be a date",
+        "?by=day&since=2026-11-30&until=2026-11-01": "until must not be before since",
+    }
+    for query, message in cases.items():
+        v1 = _usage(stack, stack.key, query)
+        assert v1.status_code == 400 and message in v1.json()["error"]["message"], v1.text
+        api = _usage(stack, stack.key, query, "/api/usage")
+        assert api.status_code == 400 and message in api.json()["error"], api.text
+    assert httpx.get(stack.url + "/v1/usage?by=day").status_code == 401

@@ -10,7 +10,16 @@ from tortoise import Tortoise
 
 from config import Settings
 from models import ApiKey, Tenant, UsageDaily
-from server.accounting.ledger import LedgerUsage, UsageTotals, ledger_usage, month_bounds
+from server.accounting.ledger import (
+    LedgerUsage,
+    UsageRow,
+    UsageTotals,
+    ledger_usage,
+    month_bounds,
+    overall,
+    per_group,
+    usage_by,
+)
 from server.db import database
 
 
@@ -27,11 +36,14 @@ async def _key(tenant: Tenant, name: str) -> ApiKey:
     return await ApiKey.create(tenant=tenant, name=name, prefix=f"nz_{name:0<8}", key_hash="x")
 
 
-async def _use(key: ApiKey, day: date, requests: int, prompt: int, completion: int) -> None:
+async def _use(
+    key: ApiKey, day: date, requests: int, prompt: int, completion: int, model: str = ""
+) -> None:
     await UsageDaily.create(
         tenant_id=key.tenant_id,
         key=key,
         day=day,
+        model=model,
         requests=requests,
         prompt_tokens=prompt,
         completion_tokens=completion,
@@ -95,3 +107,41 @@ async def test_large_values_stay_exact(db: None) -> None:
     used = await ledger_usage(tenant_id=tenant.id, key_id=key.id, today=today)
     assert used.month_tokens == 3 * huge + 1
     assert isinstance(used.month.prompt_tokens, int)
+
+
+async def test_breakdowns_by_day_month_and_model_per_key(db: None) -> None:
+    acme, other = await Tenant.create(name="acme"), await Tenant.create(name="other")
+    a, b, c = await _key(acme, "a"), await _key(acme, "b"), await _key(other, "c")
+    await _use(a, date(2026, 10, 31), 1, 10, 1, "llama3.2")
+    await _use(a, date(2026, 11, 1), 2, 20, 2, "llama3.2")
+    await _use(a, date(2026, 11, 1), 1, 5, 0, "all-minilm")
+    await _use(b, date(2026, 11, 1), 4, 400, 40, "qwen2.5")
+    await _use(b, date(2026, 11, 2), 1, 1, 1, "")
+    await _use(c, date(2026, 11, 1), 9, 9, 9, "llama3.2")  # another tenant
+
+    days = await usage_by(tenant_id=acme.id, key_id=None, by="day")
+    assert [(r.group, r.key_id, r.totals) for r in days] == [
+        ("2026-10-31", a.id, UsageTotals(1, 10, 1)),
+        ("2026-11-01", a.id, UsageTotals(3, 25, 2)),
+        ("2026-11-01", b.id, UsageTotals(4, 400, 40)),
+        ("2026-11-02", b.id, UsageTotals(1, 1, 1)),
+    ]
+    assert per_group(days)[1] == ("2026-11-01", UsageTotals(7, 425, 42))
+    assert overall(days) == UsageTotals(9, 436, 44)
+
+    months = await usage_by(tenant_id=acme.id, key_id=a.id, by="month")
+    assert months == [
+        UsageRow("2026-10", a.id, UsageTotals(1, 10, 1)),
+        UsageRow("2026-11", a.id, UsageTotals(3, 25, 2)),
+    ]
+    models = await usage_by(tenant_id=acme.id, key_id=None, by="model", since=date(2026, 11, 1))
+    assert [(r.group, r.key_id) for r in models] == [
+        ("qwen2.5", b.id),
+        ("llama3.2", a.id),
+        ("all-minilm", a.id),
+        ("", b.id),
+    ]
+    window = await usage_by(
+        tenant_id=acme.id, key_id=None, by="day", since=date(2026, 11, 1), until=date(2026, 11, 1)
+    )
+    assert {r.group for r in window} == {"2026-11-01"}

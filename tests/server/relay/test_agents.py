@@ -65,8 +65,8 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
 
 
 async def _events(app: App) -> list[AuditEvent]:
-    await app.ctx.worker.recorder.flush()
-    return await AuditEvent.all().order_by("id")
+    await app.ctx.worker.flush_audit()
+    return await AuditEvent.all().order_by("time", "id")
 
 
 def _headers_seen(stack: Stack) -> list[dict[str, str]]:

@@ -74,8 +74,8 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
 
 
 async def _flushed_events(app: App) -> list[AuditEvent]:
-    await app.ctx.worker.recorder.flush()
-    return await AuditEvent.all().order_by("id")
+    await app.ctx.worker.flush_audit()
+    return await AuditEvent.all().order_by("time", "id")
 
 
 async def test_a_streamed_native_chat_is_relayed_charged_and_audited(stack: Stack) -> None:
