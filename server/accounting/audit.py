@@ -55,7 +55,7 @@ def record_of(request: GatewayRequest, ctx: RequestContext, counted: Counted) ->
         user_agent=request.headers.get("user-agent"),
         error=ctx.error,
         limit=ctx.limit,
-        usage_day=ticket.day if ticket is not None else None,
+        usage_day=ticket.day if ticket is not None and ctx.meter is not None else None,
         prompt=prompt,
     )
 

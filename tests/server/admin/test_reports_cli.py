@@ -252,21 +252,26 @@ def test_reading_commands_refuse_mistakes_with_one_line(operator: tuple[Operator
         "audit --since tomorrow": "--since needs an ISO 8601 time",
         "audit --since 2026-11-30T12:00Z --until 2026-11-30T11:00Z": "--until must be after",
         "audit --json --csv": "--json and --csv exclude each other",
-        "audit --color": "audit has no option --color",
-        "prompts": "--prefix is required",
         "prompts --prefix nope": "is not a key prefix",
         "usage --tenant acme --by week": "--by must be one of day, month, model",
         "usage --tenant acme --since 2026-11-01": "--since and --until go with --by",
         "usage --tenant acme --by day --since 2026-11-30 --until 2026-11-01": "must not be before",
         "usage --tenant acme --by day --until 30.11.2026": "--until needs a date",
-        "usage --by day": "either --tenant or --prefix",
-        f"usage --tenant acme --prefix {alpha['prefix']}": "either --tenant or --prefix",
         "usage --tenant acme --json --csv": "--json and --csv exclude each other",
     }
     if url.startswith("sqlite"):
         mistakes["audit --dead-letter"] = "dead letters are kept in Redis and REDIS_URL is not set"
     for error, expected in zip(op.fails(*mistakes), mistakes.values(), strict=True):
         assert expected in error, error
+    usages = {  # the command line itself is wrong: exit 2, one line
+        "audit --color": "audit has no option --color",
+        "prompts": "--prefix is required",
+        "usage --by day": "either --tenant or --prefix",
+        f"usage --tenant acme --prefix {alpha['prefix']}": "either --tenant or --prefix",
+    }
+    for command, expected in usages.items():
+        (proc,) = op.run(command, code=2)
+        assert expected in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
 
 
 def test_dead_letters_are_readable(database_url: str, redis_namespace: str, tmp_path: Path) -> None:
