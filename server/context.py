@@ -22,6 +22,7 @@ from server.auth.authenticator import Authenticator
 from server.auth.keycache import KeyCache
 from server.auth.principal import Principal
 from server.errors import LIMIT_HEADER, GatewayError
+from server.observe.logs import AccessLog
 from server.observe.metrics import Metrics
 from server.relay.backends import BackendRegistry
 from server.relay.body import Reading, Rules
@@ -49,6 +50,7 @@ class Worker:
     backends: BackendRegistry
     rules: Rules  # what a tenant may ask of a shared model
     metrics: Metrics
+    access: AccessLog
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # loops, cancelled at shutdown
     live: dict[str, RequestContext] = field(default_factory=dict)  # admitted, still running

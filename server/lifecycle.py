@@ -22,7 +22,7 @@ from server.auth.invalidation import listen_redis, poll_database
 from server.auth.keycache import KeyCache
 from server.context import App, Worker
 from server.db import close_db, init_db
-from server.observe.logs import setup_logging
+from server.observe.logs import AccessLog, setup_logging
 from server.observe.metrics import Metrics, serve_exposition
 from server.observe.readiness import audit_detail
 from server.relay.backends import BackendRegistry
@@ -110,6 +110,7 @@ async def _build(app: App) -> Worker:
             allow_cloud=settings.allow_cloud_models,
         ),
         metrics=metrics,
+        access=AccessLog(settings.log_format, settings.log_level),
     )
 
 

@@ -44,3 +44,20 @@ async def serving(app: Sanic[Any, Any], protocol: type[Any] | None = None) -> As
         server.close()
         await server.wait_closed()
         await app._server_event("shutdown", "after", loop=loop)
+
+
+async def audit_events(app: Sanic[Any, Any], at_least: int = 1, timeout: float = 5.0) -> list[Any]:
+    """The audit events written so far, oldest first, once at least `at_least` are there.
+
+    A client may stop reading before the gateway closed its request (an SSE stream without
+    [DONE]); flushing alone could run before that request's event was queued.
+    """
+    from models import AuditEvent
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        await app.ctx.worker.flush_audit()
+        events = await AuditEvent.all().order_by("time", "id")
+        if len(events) >= at_least or asyncio.get_running_loop().time() > deadline:
+            return list(events)
+        await asyncio.sleep(0.05)

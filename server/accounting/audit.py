@@ -103,7 +103,7 @@ async def close_request(request: GatewayRequest, status: int | None = None) -> N
     counted = ctx.counted()
     record = record_of(request, ctx, counted)
     tenant = ctx.principal.tenant_name if ctx.principal is not None else None
-    request_finished(worker.metrics, record, route=route_of(request), tenant=tenant)
+    request_finished(worker.metrics, worker.access, record, route=route_of(request), tenant=tenant)
     event = encode_event(record)
     ticket = ctx.ticket
     try:

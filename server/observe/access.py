@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from loguru import logger
-
 from server.accounting.meter import Counted
 from server.accounting.record import RequestRecord
+from server.observe.logs import AccessLog
 from server.observe.metrics import Metrics
 
 
 def request_finished(
-    metrics: Metrics, record: RequestRecord, *, route: str, tenant: str | None
+    metrics: Metrics,
+    access: AccessLog,
+    record: RequestRecord,
+    *,
+    route: str,
+    tenant: str | None,
 ) -> None:
     """Count the request and write its one access line (no key beyond its prefix)."""
     latency = (record.latency_ms or 0.0) / 1000
@@ -28,13 +32,14 @@ def request_finished(
         counted=counted,
         limit=record.limit,
     )
-    logger.bind(
-        request_id=record.request_id,
-        client_request_id=record.client_request_id,
-        tenant=tenant,
-        key_prefix=record.key_prefix,
-        status=record.status,
-        latency_ms=round(record.latency_ms or 0.0, 2),
-        prompt_tokens=record.prompt_tokens,
-        completion_tokens=record.completion_tokens,
-    ).info("{} {} {}", record.method, record.path[:200], record.status)
+    fields: dict[str, object] = {
+        "request_id": record.request_id,
+        "client_request_id": record.client_request_id,
+        "tenant": tenant,
+        "key_prefix": record.key_prefix,
+        "status": record.status,
+        "latency_ms": round(record.latency_ms or 0.0, 2),
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+    }
+    access.write(f"{record.method} {record.path[:200]} {record.status}", fields)

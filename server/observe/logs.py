@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import orjson
 from loguru import logger
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ def _json_line(message: Message) -> None:
         "message": record["message"],
         **record["extra"],
     }
-    sys.stderr.write(json.dumps(line, default=str) + "\n")
+    sys.stderr.write(orjson.dumps(line, default=str).decode() + "\n")
 
 
 def setup_logging(fmt: str, level: str) -> None:
@@ -60,3 +62,27 @@ def setup_logging(fmt: str, level: str) -> None:
         std.handlers = [handler]
         std.propagate = False
         std.setLevel(logging.INFO if name != "sanic.access" else logging.WARNING)
+
+
+class AccessLog:
+    """The one access line per request: straight to stderr as JSON (no loguru round trip on
+    the hot path), or through loguru as text on a terminal; off below INFO."""
+
+    def __init__(self, fmt: str, level: str) -> None:
+        if fmt == "auto":
+            fmt = "text" if sys.stderr.isatty() else "json"
+        self.json = fmt == "json"
+        self.enabled = level.upper() in ("DEBUG", "INFO")
+        self.pid = os.getpid()
+
+    def write(self, message: str, fields: dict[str, object]) -> None:
+        """Write one access line."""
+        if not self.enabled:
+            return
+        if not self.json:
+            logger.bind(**fields).info(message)
+            return
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        line = {"time": now, "level": "INFO", "pid": self.pid, "logger": "access"}
+        line |= {"message": message, **fields}
+        sys.stderr.write(orjson.dumps(line, default=str).decode() + "\n")

@@ -13,6 +13,7 @@ import hmac
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -29,6 +30,7 @@ from server.accounting.meter import Counted
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 NO_TENANT = "-"
+MAX_CHILDREN = 10_000  # label sets remembered; labels are bounded, this only caps memory
 
 
 class Metrics:
@@ -36,6 +38,7 @@ class Metrics:
 
     def __init__(self, multiproc_dir: str | None = None) -> None:
         self.multiproc_dir = multiproc_dir
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "nzgw_requests",
@@ -129,17 +132,28 @@ class Metrics:
     ) -> None:
         """Record one finished request."""
         tenant_label = tenant or NO_TENANT
-        self.requests.labels(surface, route, str(status), tenant_label).inc()
-        self.latency.labels(surface, route).observe(latency)
+        child = self._child
+        child(self.requests, surface, route, str(status), tenant_label).inc()
+        child(self.latency, surface, route).observe(latency)
         if ttfb is not None:
-            self.ttfb.labels(surface, route).observe(ttfb)
+            child(self.ttfb, surface, route).observe(ttfb)
         if counted.prompt or counted.completion:
             model_label = model or "-"
-            self.tokens.labels(tenant_label, model_label, "prompt").inc(counted.prompt)
-            self.tokens.labels(tenant_label, model_label, "completion").inc(counted.completion)
+            child(self.tokens, tenant_label, model_label, "prompt").inc(counted.prompt)
+            child(self.tokens, tenant_label, model_label, "completion").inc(counted.completion)
         if limit is not None:
             scope, _, name = limit.partition(":")
-            self.refusals.labels(scope, name or "-").inc()
+            child(self.refusals, scope, name or "-").inc()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """A labelled child, looked up once (prometheus-client validates on every .labels())."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            if len(self._children) > MAX_CHILDREN:
+                self._children.clear()
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def render(self) -> bytes:
         """The exposition of every worker's figures (or this process's, with one worker)."""

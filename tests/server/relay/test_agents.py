@@ -26,7 +26,7 @@ from server.db import database
 from tests.fake_ollama.app import create_app as create_fake
 from tests.fake_ollama.models import DEFAULT_MODELS
 from tests.fake_ollama.state import Config
-from tests.inprocess import serving
+from tests.inprocess import audit_events, serving
 
 MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
 
@@ -87,7 +87,7 @@ async def test_anthropic_messages_with_x_api_key_streamed_and_not(stack: Stack) 
         text = "".join([t async for t in stream.text_stream])
         final = await stream.get_final_message()
     assert text and final.usage.output_tokens == 7
-    events = await _events(stack.app)
+    events = await audit_events(stack.app, 2)
     assert [(e.status, e.path, e.completion_tokens) for e in events] == [
         (200, "/v1/messages", 7),
         (200, "/v1/messages", 7),
@@ -139,7 +139,7 @@ async def test_openai_responses_streamed_and_not(stack: Stack) -> None:
     stream = await client.responses.create(model="llama3.2", input="Hi", stream=True)
     kinds = [event.type async for event in stream]
     assert kinds[-1] == "response.completed"
-    events = await _events(stack.app)
+    events = await audit_events(stack.app, 2)
     assert [(e.status, e.completion_tokens, e.tokens_estimated) for e in events] == [
         (200, 7, False),
         (200, 7, False),

@@ -26,7 +26,7 @@ from tests.conftest import REDIS_URL
 from tests.fake_ollama.app import create_app as create_fake
 from tests.fake_ollama.models import DEFAULT_MODELS
 from tests.fake_ollama.state import Config
-from tests.inprocess import serving
+from tests.inprocess import audit_events, serving
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "Why is the sky blue?"}]}
 
@@ -127,7 +127,7 @@ async def test_refusals_are_answered_in_each_surface_shape_and_audited(stack: St
     assert native.status_code == v1.status_code == 401 and blocked.status_code == 403
     assert "missing API key" in native.json()["error"]
     assert v1.json()["error"]["code"] == "invalid_api_key" and v1.headers["x-request-id"] == "c-1"
-    events = await _flushed_events(stack.app)
+    events = await audit_events(stack.app, 3)
     assert [(e.status, e.error) for e in events] == [
         (401, "invalid_api_key"),
         (401, "invalid_api_key"),
