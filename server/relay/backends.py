@@ -162,9 +162,12 @@ class BackendRegistry:
             await asyncio.sleep(interval)
             try:
                 await self.refresh(due_only=True)
-                await self.slots.heartbeat()
             except Exception as exc:  # noqa: BLE001 - the loop must survive anything
                 logger.error("backend refresh failed: {}", type(exc).__name__)
+            try:
+                await self.slots.heartbeat()  # renew shared leases, republish counts
+            except Exception as exc:  # noqa: BLE001 - leases then lapse on their own
+                logger.warning("backend leases not renewed: {}", type(exc).__name__)
 
     def note_models(self, state: BackendState, names: Sequence[str]) -> None:
         """Update a model list seen on the request path (e.g. a live /api/tags)."""

@@ -115,7 +115,8 @@ async def read_in_flight(redis: Redis, namespace: str) -> dict[str, int]:
     """In-flight counts per backend, summed over every live worker of every replica."""
     total: dict[str, int] = {}
     keys = [key async for key in redis.scan_iter(match=snapshot_key(namespace, "*"), count=500)]
-    for raw in await redis.mget(keys) if keys else []:
+    for key in keys:  # one GET each, not MGET: the keys may sit on different cluster slots
+        raw = await redis.get(key)
         try:
             counts = json.loads(raw) if raw else {}
         except ValueError:

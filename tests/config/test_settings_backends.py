@@ -56,7 +56,7 @@ def test_routing_fields_are_read() -> None:
 def test_bad_routing_fields_name_the_variable_the_entry_and_the_field(
     entry: dict[str, object], says: str
 ) -> None:
-    good = {"name": "first", "url": "http://a", "token": "hunter2-secret"}
+    good: dict[str, object] = {"name": "first", "url": "http://a", "token": "hunter2-secret"}
     with pytest.raises(SettingsError) as refused:
         _backends(good, {"name": "second", "url": "http://b", "token": "hunter2-secret"} | entry)
     message = str(refused.value)

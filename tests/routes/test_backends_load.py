@@ -107,12 +107,12 @@ def test_weights_three_to_one_split_three_to_one(fakes: Fakes) -> None:
 
 
 def test_a_backend_at_its_max_concurrent_gets_no_more(fakes: Fakes) -> None:
-    fakes.a.configure(tokens=10)  # about 3 s: time for list-backends while they run
-    fakes.b.configure(tokens=10)
+    fakes.a.configure(tokens=20)  # about 6 s: time for list-backends while they run
+    fakes.b.configure(tokens=20)
     entries = ({"name": "a", "group": 0, "max_concurrent": 5}, {"name": "b", "group": 0})
     with gateway(fakes, *entries) as gw, ThreadPoolExecutor(1) as pool:
         running = pool.submit(burst, gw, fakes.key, 60)
-        time.sleep(1.5)
+        time.sleep(1.0)
         rows = {r["name"]: r for r in json.loads(cli(gw.env, "list-backends", "--json").stdout)}
         answers = running.result()
         after = {r["name"]: r for r in json.loads(cli(gw.env, "list-backends", "--json").stdout)}
@@ -139,6 +139,8 @@ def test_a_busy_backend_sends_its_requests_to_the_other(fakes: Fakes) -> None:
 
 
 def test_priority_tiers_hold_until_the_higher_is_full(fakes: Fakes) -> None:
+    fakes.a.configure(tokens=10)  # about 3 s: every burst is in flight at once
+    fakes.b.configure(tokens=10)
     entries = ({"name": "a", "max_concurrent": 10}, {"name": "b"})  # no groups: list order
     with gateway(fakes, *entries) as gw:
         within = burst(gw, fakes.key, 10)
@@ -150,6 +152,7 @@ def test_priority_tiers_hold_until_the_higher_is_full(fakes: Fakes) -> None:
 
 
 def test_all_full_without_a_queue_is_503_with_retry_after(fakes: Fakes) -> None:
+    fakes.a.configure(tokens=10)
     with gateway(fakes, {"name": "a", "max_concurrent": 2}) as gw:
         answers = burst(gw, fakes.key, 6)
     ok = [r for r in answers if r.status_code == 200]
