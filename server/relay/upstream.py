@@ -168,7 +168,10 @@ async def _unless_busy(response: httpx.Response, backend: Backend) -> httpx.Resp
                 break
     if BUSY_ANSWER in head:
         await response.aclose()
-        raise BackendBusy(f"backend {backend.name} is busy", headers={"Retry-After": "1"})
+        raise BackendBusy(  # Ollama's words first: clients that look for them still see them
+            f"server busy, please try again: backend {backend.name} is full",
+            headers={"Retry-After": "1"},
+        )
     stream = _Replay(head, rest, response)
     return httpx.Response(
         response.status_code, headers=response.headers, stream=stream, request=response.request
