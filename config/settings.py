@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -26,15 +27,21 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Backend:
-    """One Ollama server the gateway relays to."""
+    """One Ollama server the gateway relays to, and how it shares load with the others."""
 
     name: str
     url: str
     token: str | None = None
+    weight: float = 1.0  # its share of the requests in flight, relative to its tier's others
+    max_concurrent: int | None = None  # requests in flight at once; None: no cap
+    group: int | None = None  # priority tier, lower first; None: its position in the list
 
     def __repr__(self) -> str:
         token = "set" if self.token else "none"
-        return f"Backend(name={self.name!r}, url={self.url!r}, token={token})"
+        return (
+            f"Backend(name={self.name!r}, url={self.url!r}, token={token}, weight={self.weight}, "
+            f"max_concurrent={self.max_concurrent}, group={self.group})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,7 @@ class Settings:
     proxies_count: int = 0  # trusted proxy hops in front (Caddy: 1) for the client address
     graceful_shutdown_timeout: float = 10.0  # seconds in-flight requests get at a stop
     debug_headers: bool = False  # x-gateway-worker on every response (the worker's pid)
+    backend_queue_timeout: float = 0.0  # seconds a request waits when every backend is full
 
     def __repr__(self) -> str:
         secret = {"database_url", "redis_url", "metrics_token"}
@@ -268,22 +276,97 @@ def _cap_seconds(raw: str) -> float | None:
     return seconds
 
 
+BACKEND_FIELDS = ("name", "url", "token", "weight", "max_concurrent", "group")
+BACKENDS_EXPECTED = (
+    'a non-empty JSON list of {"name", "url", "token"?, "weight"?, "max_concurrent"?, '
+    '"group"?} with unique names and http(s) URLs'
+)
+
+
+class BackendsError(ValueError):
+    """What is wrong with OLLAMA_BACKENDS, in words that never quote a token or the value."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _backend(i: int, item: object) -> Backend:
+    """One entry of OLLAMA_BACKENDS; errors name the entry by position, never by its values."""
+    where = f"entry {i + 1}"
+    if not isinstance(item, dict):
+        raise BackendsError(f"{where} is not a JSON object")
+    unknown = sorted(str(k) for k in item if k not in BACKEND_FIELDS)
+    if unknown:
+        raise BackendsError(
+            f"{where} has unknown field(s) {', '.join(unknown)} (known: {', '.join(BACKEND_FIELDS)})"
+        )
+    url, token, name = item.get("url"), item.get("token"), item.get("name")
+    if not isinstance(url, str):
+        raise BackendsError(f'{where} needs a "url" string')
+    try:
+        url = _http_url(url)
+    except ValueError:
+        raise BackendsError(f'{where}: "url" must be an http:// or https:// URL') from None
+    if token is not None and not isinstance(token, str):
+        raise BackendsError(f'{where}: "token" must be a string')
+    if name is not None and not isinstance(name, str | int):
+        raise BackendsError(f'{where}: "name" must be a string')
+    weight = item.get("weight", 1)
+    if not _is_number(weight) or not math.isfinite(weight) or weight <= 0:
+        raise BackendsError(f'{where}: "weight" must be a positive number')
+    cap = item.get("max_concurrent")
+    if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap <= 0):
+        raise BackendsError(f'{where}: "max_concurrent" must be a positive integer')
+    group = item.get("group")
+    if group is not None and (not isinstance(group, int) or isinstance(group, bool)):
+        raise BackendsError(f'{where}: "group" must be an integer')
+    return Backend(
+        name=str(name or f"backend-{i + 1}"),
+        url=url,
+        token=token or None,
+        weight=float(weight),
+        max_concurrent=cap,
+        group=group,
+    )
+
+
 def _backends(raw: str) -> tuple[Backend, ...]:
-    items = json.loads(raw)
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise BackendsError(
+            f"it is not valid JSON (line {exc.lineno} column {exc.colno})"
+        ) from None
     if not isinstance(items, list) or not items:
-        raise ValueError(raw)
-    out: list[Backend] = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("url"), str):
-            raise TypeError(raw)
-        token = item.get("token")
-        if token is not None and not isinstance(token, str):
-            raise ValueError(raw)
-        name = str(item.get("name") or f"backend-{i + 1}")
-        out.append(Backend(name=name, url=_http_url(item["url"]), token=token or None))
-    if len({b.name for b in out}) != len(out):
-        raise ValueError(raw)
+        raise BackendsError("it must be a non-empty JSON list")
+    out = [_backend(i, item) for i, item in enumerate(items)]
+    names = [b.name for b in out]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise BackendsError(f"the name(s) {', '.join(repeated)} appear more than once")
     return tuple(out)
+
+
+def _backends_from(env: Mapping[str, str]) -> tuple[Backend, ...] | None:
+    """OLLAMA_BACKENDS, or None when unset; its value is never shown (tokens)."""
+    raw = env.get("OLLAMA_BACKENDS", "").strip()
+    if not raw:
+        return None
+    try:
+        return _backends(raw)
+    except BackendsError as exc:
+        raise SettingsError(
+            f"OLLAMA_BACKENDS is invalid (its value is not shown: it may hold a secret): {exc}; "
+            f"expected {BACKENDS_EXPECTED}"
+        ) from None
+
+
+def _non_negative_seconds(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(raw)
+    return value
 
 
 def _parse(env: Mapping[str, str]) -> Settings:
@@ -296,13 +379,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
             f"GATEWAY_WORKERS={workers} needs REDIS_URL: without Redis, limits and key "
             "revocation live in one process, so only one worker can run"
         )
-    backends = _get(
-        env,
-        "OLLAMA_BACKENDS",
-        _backends,
-        None,
-        'a non-empty JSON list of {"name", "url", "token"?} with unique names and http(s) URLs',
-    )
+    backends = _backends_from(env)
     if backends is None:
         url = _get(env, "OLLAMA_URL", _http_url, DEFAULT_OLLAMA_URL, "an http(s):// URL")
         token = env.get("OLLAMA_TOKEN", "").strip() or None
@@ -406,4 +483,11 @@ def _parse(env: Mapping[str, str]) -> Settings:
             "seconds > 0",
         ),
         debug_headers=_get(env, "DEBUG_HEADERS", _bool, False, "true or false"),
+        backend_queue_timeout=_get(
+            env,
+            "BACKEND_QUEUE_TIMEOUT",
+            _non_negative_seconds,
+            d.backend_queue_timeout,
+            "seconds >= 0 (0: answer 503 at once when every backend is full)",
+        ),
     )

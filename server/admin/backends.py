@@ -1,4 +1,8 @@
-"""`probe-ollama` and `list-backends`: each backend's health, version, models; tokens redacted."""
+"""`probe-ollama` and `list-backends`: each backend's health, version, models, load and routing.
+
+Tokens are redacted. In-flight counts are what the running gateway's workers last published to
+Redis (at most about a second old); without REDIS_URL they cannot be seen from outside.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,26 @@ import asyncio
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 from config import Settings
 from server.admin.output import table, to_json
 from server.relay.backends import BackendRegistry, BackendState
+from server.relay.shared import read_in_flight
 
-HEADERS = ("NAME", "URL", "HEALTH", "VERSION", "MODELS", "TOKEN")
+HEADERS = (
+    "NAME",
+    "URL",
+    "HEALTH",
+    "VERSION",
+    "MODELS",
+    "TOKEN",
+    "GROUP",
+    "WEIGHT",
+    "MAX",
+    "IN FLIGHT",
+)
 
 
 def redact_url(url: str) -> str:
@@ -21,25 +40,47 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
-async def _probe(settings: Settings) -> list[BackendState]:
+async def _in_flight(settings: Settings) -> dict[str, int] | None:
+    """The running gateway's in-flight counts per backend; None when they cannot be read."""
+    if settings.redis_url is None:
+        return None
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0)
+    try:
+        return await read_in_flight(redis, settings.redis_namespace)
+    except RedisError:
+        return None
+    finally:
+        await redis.aclose()
+
+
+async def _probe(settings: Settings) -> tuple[list[BackendState], dict[str, int] | None]:
     registry = BackendRegistry.build(settings)
     try:
-        await registry.refresh()
+        _, counts = await asyncio.gather(registry.refresh(), _in_flight(settings))
     finally:
         await registry.aclose()
-    return registry.states
+    return registry.states, counts
 
 
-def _row(state: BackendState) -> dict[str, Any]:
+def _row(state: BackendState, counts: dict[str, int] | None) -> dict[str, Any]:
+    backend = state.backend
     return {
         "name": state.name,
-        "url": redact_url(state.backend.url),
+        "url": redact_url(backend.url),
         "healthy": state.healthy,
         "version": state.version,
         "models": len(state.models),
-        "has_token": bool(state.backend.token),
+        "has_token": bool(backend.token),
         "error": state.last_error,
+        "group": state.tier,
+        "weight": backend.weight,
+        "max_concurrent": backend.max_concurrent,
+        "in_flight": None if counts is None else counts.get(state.name, 0),
     }
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def _print(rows: list[dict[str, Any]], as_json: bool) -> None:
@@ -54,21 +95,29 @@ def _print(rows: list[dict[str, Any]], as_json: bool) -> None:
             r["version"] or "-",
             str(r["models"]) if r["healthy"] else "-",
             "set" if r["has_token"] else "none",
+            str(r["group"]),
+            f"{r['weight']:g}",
+            _dash(r["max_concurrent"]),
+            _dash(r["in_flight"]),
         )
         for r in rows
     ]
     print(table(HEADERS, lines))
 
 
+def _rows(settings: Settings) -> list[dict[str, Any]]:
+    states, counts = asyncio.run(_probe(settings))
+    return [_row(s, counts) for s in states]
+
+
 def list_backends(settings: Settings, json: bool = False) -> None:
     """Print every configured backend, in priority order, with its state now."""
-    rows = [_row(s) for s in asyncio.run(_probe(settings))]
-    _print(rows, bool(json))
+    _print(_rows(settings), bool(json))
 
 
 def probe_ollama(settings: Settings, json: bool = False) -> None:
     """Probe every backend; exit 1 when any of them is down."""
-    rows = [_row(s) for s in asyncio.run(_probe(settings))]
+    rows = _rows(settings)
     _print(rows, bool(json))
     if not all(r["healthy"] for r in rows):
         raise SystemExit(1)

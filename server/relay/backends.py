@@ -1,4 +1,4 @@
-"""The backend registry: health, model lists from /api/tags, routing, cool-down and probing."""
+"""The backend registry: health, model lists from /api/tags, tiers, cool-down and probing."""
 
 from __future__ import annotations
 
@@ -6,17 +6,23 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from loguru import logger
 
 from config import Backend, Settings
+from server.relay.balance import tiers
 from server.relay.modelnames import normalise_model
+from server.relay.slots import Router, Slots
 from server.relay.upstream import make_client, request_headers
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 PROBE_TIMEOUT = 3.0
 PROBE_AGENT = "neuronetz-gateway-probe"
+LEASE_MARGIN = 10.0
 
 
 @dataclass
@@ -25,6 +31,9 @@ class BackendState:
 
     backend: Backend
     client: httpx.AsyncClient
+    position: int = 0  # its place in OLLAMA_BACKENDS
+    in_flight: int = 0  # this worker's requests on it now (those that run a model)
+    credit: float = 0.0  # smooth weighted round robin: breaks ties between equal loads
     healthy: bool = True
     checked: bool = False
     models: frozenset[str] = frozenset()
@@ -38,6 +47,12 @@ class BackendState:
         """The backend's configured name."""
         return self.backend.name
 
+    @property
+    def tier(self) -> int:
+        """Its priority tier: the configured group, else its position (strict priority)."""
+        group = self.backend.group
+        return self.position if group is None else group
+
     def has(self, model: str) -> bool:
         """Whether the last model list names this model."""
         return normalise_model(model) in self.models
@@ -50,29 +65,56 @@ class BackendRegistry:
     states: list[BackendState]
     cooldown: float
     probe_timeout: float = PROBE_TIMEOUT
+    queue_timeout: float = 0.0
+    namespace: str = "nzgw"
+    slots: Slots = field(init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        # Shared leases outlive three missed renewals (one per probe interval) before expiring.
+        ttl = 3 * self.cooldown + LEASE_MARGIN
+        self.slots = Slots(self, self.queue_timeout, self.namespace, ttl)
 
     @classmethod
     def build(
         cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
     ) -> BackendRegistry:
         """One state and one client per configured backend."""
-        states = [BackendState(b, make_client(b, settings, transport)) for b in settings.backends]
+        states = [
+            BackendState(b, make_client(b, settings, transport), position=i)
+            for i, b in enumerate(settings.backends)
+        ]
         timeout = min(PROBE_TIMEOUT, settings.upstream_connect_timeout + 1.0)
-        return cls(states, cooldown=settings.backend_probe_interval, probe_timeout=timeout)
+        return cls(
+            states,
+            cooldown=settings.backend_probe_interval,
+            probe_timeout=timeout,
+            queue_timeout=settings.backend_queue_timeout,
+            namespace=settings.redis_namespace,
+        )
+
+    def in_service(self, state: BackendState) -> bool:
+        """Whether the backend may be tried now (healthy, or its cool-down is over)."""
+        return state.healthy or time.monotonic() >= state.down_until
 
     def healthy(self) -> list[BackendState]:
         """Backends in service now, in priority order."""
-        now = time.monotonic()
-        return [s for s in self.states if s.healthy or now >= s.down_until]
+        return [s for s in self.states if self.in_service(s)]
 
-    def route(self, model: str | None) -> list[BackendState]:
-        """Candidates in order: healthy backends that have the model, then the other healthy."""
-        live = self.healthy()
-        if model is None:
-            return live
-        having = [s for s in live if s.has(model)]
-        return having + [s for s in live if s not in having]
+    def tiers(self, model: str | None, skip: set[str]) -> list[list[BackendState]]:
+        """Live candidates for the model not tried yet, by tier (see balance.tiers)."""
+        return tiers(self.healthy(), model, skip)
+
+    def router(
+        self, model: str | None, *, counted: bool = True, shared: Redis | None = None
+    ) -> Router:
+        """One request's route; `counted` when it runs a model (takes a slot, obeys caps).
+
+        `shared` is the worker's Redis client: with it, max_concurrent holds across workers
+        and replicas and `list-backends` sees this worker's counts.
+        """
+        self.slots.share(shared)
+        return Router(self.slots, model, counted)
 
     def mark_down(self, state: BackendState, reason: str) -> None:
         """Take a backend out for a cool-down after a connection failure."""
@@ -122,13 +164,18 @@ class BackendRegistry:
                 await self.refresh(due_only=True)
             except Exception as exc:  # noqa: BLE001 - the loop must survive anything
                 logger.error("backend refresh failed: {}", type(exc).__name__)
+            try:
+                await self.slots.heartbeat()  # renew shared leases, republish counts
+            except Exception as exc:  # noqa: BLE001 - leases then lapse on their own
+                logger.warning("backend leases not renewed: {}", type(exc).__name__)
 
     def note_models(self, state: BackendState, names: Sequence[str]) -> None:
         """Update a model list seen on the request path (e.g. a live /api/tags)."""
         state.models = frozenset(normalise_model(n) for n in names)
 
     async def aclose(self) -> None:
-        """Close every client."""
+        """Give back shared leases, then close every client."""
+        await self.slots.aclose()
         await asyncio.gather(*(s.client.aclose() for s in self.states), return_exceptions=True)
 
 

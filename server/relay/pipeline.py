@@ -15,13 +15,19 @@ from server.accounting.audit import admit_request, close_request
 from server.accounting.meter import Meter
 from server.auth.principal import Principal
 from server.context import CLIENT_GONE, GatewayRequest, RequestContext, Worker
-from server.errors import Forbidden, GatewayError, Unavailable
+from server.errors import Forbidden, GatewayError
 from server.relay.backends import BackendState
 from server.relay.body import Kind, parse, upstream_body
 from server.relay.framing import Records, forwarder
 from server.relay.modelnames import check_cloud
 from server.relay.stepping import Steps, ending, send_records
-from server.relay.upstream import BackendDown, request_headers, response_headers, upstream_errors
+from server.relay.upstream import (
+    BackendBusy,
+    BackendDown,
+    response_headers,
+    send,
+    upstream_errors,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,34 +104,38 @@ def _body(request: GatewayRequest, ctx: RequestContext) -> bytes | None:
 async def _forward(
     request: GatewayRequest, ctx: RequestContext, worker: Worker, target: Target
 ) -> None:
-    """Try the candidate backends in order; fail over only when a connection failed."""
+    """Take a slot on the best backend and relay; fail over while nothing reached the client."""
     registry = worker.backends
     body = _body(request, ctx)
     url = target.path + (f"?{request.query_string}" if request.query_string else "")
-    last: GatewayError = Unavailable("no Ollama backend is available right now")
-    for candidate in registry.route(ctx.model):
+    runs_model = ctx.reading is not None and ctx.reading.kind.metered
+    route = registry.router(ctx.model, counted=runs_model, shared=worker.redis)
+    while True:
+        slot = await route.take()  # the last failure, or 503 when nothing frees up in time
         try:
-            with upstream_errors(candidate.backend):
-                headers = request_headers(request.headers, candidate.backend)
-                ctx.upstream_sent = True
-                upstream = await candidate.client.send(
-                    candidate.client.build_request(
-                        request.method, url, headers=headers, content=body
-                    ),
-                    stream=True,
+            candidate = slot.state
+            ctx.upstream_sent = True
+            try:
+                upstream = await send(
+                    candidate.client, candidate.backend, request.method, url, request.headers, body
                 )
-        except BackendDown as exc:
-            ctx.upstream_sent = False  # it never arrived: nothing was generated
-            registry.mark_down(candidate, exc.message)
-            last = exc
-            continue
-        registry.mark_up(candidate)
-        try:
-            await _stream(request, ctx, worker, target, candidate, upstream)
+            except BackendDown as exc:
+                ctx.upstream_sent = False  # it never arrived: nothing was generated
+                registry.mark_down(candidate, exc.message)
+                route.failed(candidate, exc)
+                continue
+            except BackendBusy as exc:  # healthy, just full: no cool-down
+                ctx.upstream_sent = False  # refused before it began
+                route.failed(candidate, exc)
+                continue
+            registry.mark_up(candidate)
+            try:
+                await _stream(request, ctx, worker, target, candidate, upstream)
+            finally:
+                await upstream.aclose()
+            return
         finally:
-            await upstream.aclose()
-        return
-    raise last
+            slot.release()
 
 
 async def _stream(

@@ -2,6 +2,8 @@
 
 httpx errors never travel past this module; `upstream_errors()` turns them into
     BackendDown (BadGateway, 502)   connection refused / connect timeout: fail over is safe
+    BackendBusy (Unavailable, 503)  Ollama's own "server busy" answer (its queue is full), read
+                                    by `send()` before any byte went out: fail over is safe
     GatewayTimeout (504)            the backend accepted the request but did not answer in time
     Unavailable (503)               every pooled connection to the backend stayed busy
     BadGateway (502)                the backend broke the connection or spoke garbage
@@ -9,7 +11,7 @@ httpx errors never travel past this module; `upstream_errors()` turns them into
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
@@ -50,8 +52,18 @@ REQUEST_DROP = HOP_BY_HOP | {
 RESPONSE_DROP = HOP_BY_HOP | {"content-length", "content-encoding", "server", "date"}
 
 
+BUSY_ANSWER = b"server busy, please try again"  # Ollama's 503 when OLLAMA_MAX_QUEUE is full
+SNIFF_BYTES = 4096  # how much of a 503 body is read to tell a busy answer
+
+
 class BackendDown(BadGateway):
     """The backend could not be reached before anything was sent: another may be tried."""
+
+
+class BackendBusy(Unavailable):
+    """The backend is healthy but full (Ollama's 503 "server busy"): another may be tried."""
+
+    code = "backend_busy"
 
 
 def make_client(
@@ -121,3 +133,72 @@ def upstream_errors(backend: Backend) -> Iterator[None]:
         raise GatewayTimeout(f"backend {backend.name} did not answer in time") from exc
     except httpx.HTTPError as exc:
         raise BadGateway(f"backend {backend.name} failed: {type(exc).__name__}") from exc
+
+
+class _Replay(httpx.AsyncByteStream):
+    """A response body whose first bytes were already read: those, then the rest."""
+
+    def __init__(self, head: bytes, rest: AsyncIterator[bytes], source: httpx.Response) -> None:
+        self._head, self._rest, self._source = head, rest, source
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._head:
+            yield self._head
+        async for chunk in self._rest:
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._source.aclose()
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield  # pragma: no cover - makes this an empty async generator
+
+
+async def _unless_busy(response: httpx.Response, backend: Backend) -> httpx.Response:
+    """Raise BackendBusy for Ollama's busy answer; any other 503 is passed on unchanged."""
+    if response.is_stream_consumed:  # a body read already (a test transport's bytes)
+        head, rest = response.content, _nothing()
+    else:
+        head, rest = b"", response.aiter_raw()
+        async for chunk in rest:
+            head += chunk
+            if len(head) >= SNIFF_BYTES:
+                break
+    if BUSY_ANSWER in head:
+        await response.aclose()
+        raise BackendBusy(  # Ollama's words first: clients that look for them still see them
+            f"server busy, please try again: backend {backend.name} is full",
+            headers={"Retry-After": "1"},
+        )
+    stream = _Replay(head, rest, response)
+    return httpx.Response(
+        response.status_code, headers=response.headers, stream=stream, request=response.request
+    )
+
+
+async def send(
+    client: httpx.AsyncClient,
+    backend: Backend,
+    method: str,
+    url: str,
+    incoming: Mapping[str, str],
+    body: bytes | None,
+) -> httpx.Response:
+    """Send one request upstream and return its streamed response (status and headers read).
+
+    Raises BackendDown when the backend cannot be reached and BackendBusy when it answered
+    Ollama's 503 "server busy"; nothing has reached the client then, so another may be tried.
+    """
+    with upstream_errors(backend):
+        headers = request_headers(incoming, backend)
+        request = client.build_request(method, url, headers=headers, content=body)
+        response = await client.send(request, stream=True)
+        if response.status_code != 503:
+            return response
+        try:
+            return await _unless_busy(response, backend)
+        except BaseException:
+            await response.aclose()
+            raise

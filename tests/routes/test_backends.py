@@ -143,8 +143,11 @@ def test_cli_shows_backends_without_tokens(fresh: Pair, command: str) -> None:
         ("second", True, 2, True),
     ]
     assert rows[0]["version"] == "0.33.0"
+    routing = [(r["group"], r["weight"], r["max_concurrent"], r["in_flight"]) for r in rows]
+    assert routing == [(0, 1.0, None, 0), (1, 1.0, None, 0)]  # no groups: list order, idle
     text = cli(fresh.env, command).stdout
     assert "first" in text and "token-first" not in text and "set" in text
+    assert text.splitlines()[0].split()[-5:] == ["GROUP", "WEIGHT", "MAX", "IN", "FLIGHT"]
     fresh.second.stop()
     down = cli(fresh.env, command, check=False)
     assert down.returncode == (1 if command == "probe-ollama" else 0)
