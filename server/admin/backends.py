@@ -69,7 +69,7 @@ def _row(state: BackendState, counts: dict[str, int] | None) -> dict[str, Any]:
         "url": redact_url(backend.url),
         "healthy": state.healthy,
         "version": state.version,
-        "models": len(state.models),
+        "models": sorted(state.models),
         "has_token": bool(backend.token),
         "error": state.last_error,
         "group": state.tier,
@@ -83,6 +83,14 @@ def _dash(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def _models(names: list[str], shown: int = 6) -> str:
+    """Model names for the table (the first few, then how many more)."""
+    if not names:
+        return "none"
+    more = f" (+{len(names) - shown})" if len(names) > shown else ""
+    return ",".join(names[:shown]) + more
+
+
 def _print(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print(to_json(rows))
@@ -93,7 +101,7 @@ def _print(rows: list[dict[str, Any]], as_json: bool) -> None:
             r["url"],
             "ok" if r["healthy"] else f"down ({r['error']})",
             r["version"] or "-",
-            str(r["models"]) if r["healthy"] else "-",
+            _models(r["models"]) if r["healthy"] else "-",
             "set" if r["has_token"] else "none",
             str(r["group"]),
             f"{r['weight']:g}",

@@ -139,8 +139,8 @@ def test_a_backend_that_does_not_answer_in_time_is_504(fresh: Pair) -> None:
 def test_cli_shows_backends_without_tokens(fresh: Pair, command: str) -> None:
     rows = json.loads(cli(fresh.env, command, "--json").stdout)
     assert [(r["name"], r["healthy"], r["models"], r["has_token"]) for r in rows] == [
-        ("first", True, 2, True),
-        ("second", True, 2, True),
+        ("first", True, ["all-minilm:latest", "llama3.2:latest"], True),
+        ("second", True, ["llama3.2:latest", "mistral:7b"], True),
     ]
     assert rows[0]["version"] == "0.33.0"
     routing = [(r["group"], r["weight"], r["max_concurrent"], r["in_flight"]) for r in rows]
@@ -152,3 +152,19 @@ def test_cli_shows_backends_without_tokens(fresh: Pair, command: str) -> None:
     down = cli(fresh.env, command, check=False)
     assert down.returncode == (1 if command == "probe-ollama" else 0)
     assert "down" in down.stdout
+
+
+def test_pull_model_shows_progress_and_the_model_is_then_listed(fresh: Pair) -> None:
+    fresh.second.configure(registry=["phi3:mini"])
+    pulled = cli(fresh.env, "pull-model", "--backend", "second", "phi3:mini")
+    assert "pulled phi3:mini onto second" in pulled.stdout
+    progress = pulled.stderr
+    assert "pulling manifest" in progress and "success" in progress and "%" in progress
+    assert "token-second" not in progress + pulled.stdout
+    (request,) = [r for r in fresh.second.requests("/api/pull")]
+    assert request["headers"]["authorization"] == "Bearer token-second"  # the backend's own
+    rows = json.loads(cli(fresh.env, "probe-ollama", "--json").stdout)
+    assert "phi3:mini" in next(r for r in rows if r["name"] == "second")["models"]
+    unknown = cli(fresh.env, "pull-model", "--backend", "second", "nope:1b", check=False)
+    assert unknown.returncode == 1 and "file does not exist" in unknown.stderr
+    assert cli(fresh.env, "pull-model", "--backend", "third", "x", check=False).returncode == 1
