@@ -17,21 +17,42 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config import Settings
-from limits import Admission, Ask, Subject, Ticket, Usage
+from limits import Admission, Ask, Extension, Subject, Ticket, Usage
 from server import lifecycle, serve
 
 
 class AdmitAll:
-    """Admits everything with no Redis round trip; settle does nothing."""
+    """Admits everything with no Redis round trip; settle keeps no count (events stay local)."""
 
     async def admit(self, subject: Subject, ask: Ask, *, now: float | None = None) -> Admission:
         ticket = Ticket(
-            ask.request_id, subject.tenant_id, subject.key_id, "", "", 0, 0, False, False
+            request_id=ask.request_id,
+            subject=subject,
+            output=ask.output,
+            day="",
+            month="",
+            prompt=ask.prompt_tokens,
+            output_cap=ask.max_output,
+            stepped=False,
+            reserved=ask.prompt_tokens,
+            at_ms=0,
+            first=ask.prompt_tokens,
+            last_ms=-1,
+            last=0,
         )
-        return Admission(allowed=True, ticket=ticket)
+        return Admission(allowed=True, output_cap=ask.max_output, ticket=ticket)
 
-    async def settle(self, ticket: Ticket, used_tokens: int, *, now: float | None = None) -> None:
-        return None
+    async def extend(self, ticket: Ticket, tokens: int | None = None, **_: Any) -> Extension:
+        return Extension(granted=tokens or 512, ticket=ticket)
+
+    async def refresh(self, ticket: Ticket, **_: Any) -> bool:
+        return True
+
+    async def settle(self, ticket: Ticket, used_tokens: int, **_: Any) -> bool:
+        return False  # the event goes to the worker's own queue
+
+    async def record(self, event: bytes, **_: Any) -> bool:
+        return False
 
     async def seed(self, *args: Any, **kwargs: Any) -> None:
         return None
