@@ -137,8 +137,9 @@ class _Dialect:
 
     def upsert(self) -> str:
         columns = ", ".join(f'"{c}"' for c in LEDGER_COLUMNS)
+        # Column names are module constants and values are bound placeholders.
         return (
-            f"INSERT INTO usage_daily ({columns}) VALUES {self.marks(1, 7)} "
+            f"INSERT INTO usage_daily ({columns}) VALUES {self.marks(1, 7)} "  # nosec B608
             'ON CONFLICT ("key_id", "day", "model") DO UPDATE SET '
             "requests = usage_daily.requests + excluded.requests, "
             "prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens, "
@@ -187,8 +188,9 @@ def _ledger(batch: Sequence[RequestRecord]) -> dict[tuple[int, int, date, str], 
 async def _insert(tx: BaseDBAsyncClient, dialect: _Dialect, batch: list[RequestRecord]) -> int:
     """Insert one batch (unique request ids) in `tx`; returns how many rows were new."""
     columns = ", ".join(f'"{c}"' for c in AUDIT_COLUMNS)
+    # Column names are module constants; every value is a bound placeholder.
     sql = (
-        f"INSERT INTO audit_events ({columns}) VALUES "
+        f"INSERT INTO audit_events ({columns}) VALUES "  # nosec B608
         f"{dialect.values(len(batch), len(AUDIT_COLUMNS))} "
         'ON CONFLICT ("request_id") DO NOTHING RETURNING "request_id"'
     )
@@ -200,7 +202,8 @@ async def _insert(tx: BaseDBAsyncClient, dialect: _Dialect, batch: list[RequestR
     logged = [r for r in new if r.prompt is not None and r.key_id is not None]
     if logged:
         columns = ", ".join(f'"{c}"' for c in PROMPT_COLUMNS)
-        sql = f"INSERT INTO prompt_logs ({columns}) VALUES {dialect.values(len(logged), 6)}"
+        marks = dialect.values(len(logged), 6)
+        sql = f"INSERT INTO prompt_logs ({columns}) VALUES {marks}"  # nosec B608
         params: list[Any] = []
         for r in logged:
             assert r.prompt is not None
