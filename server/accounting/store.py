@@ -185,7 +185,7 @@ def _ledger(batch: Sequence[RequestRecord]) -> dict[tuple[int, int, date, str], 
     return dict(rows)
 
 
-async def _insert(tx: BaseDBAsyncClient, dialect: _Dialect, batch: list[RequestRecord]) -> int:
+async def _insert(tx: BaseDBAsyncClient | _Pg, dialect: _Dialect, batch: list[RequestRecord]) -> int:
     """Insert one batch (unique request ids) in `tx`; returns how many rows were new."""
     columns = ", ".join(f'"{c}"' for c in AUDIT_COLUMNS)
     # Column names are module constants; every value is a bound placeholder.
@@ -214,11 +214,35 @@ async def _insert(tx: BaseDBAsyncClient, dialect: _Dialect, batch: list[RequestR
     return len(new)
 
 
-async def _one_transaction(dialect: _Dialect, batch: list[RequestRecord]) -> int:
+class _Pg:
+    """An asyncpg connection with the two calls `_insert` makes of a Tortoise client."""
+
+    def __init__(self, raw: asyncpg.Connection) -> None:
+        self.raw = raw
+
+    async def execute_query_dict(self, sql: str, values: list[Any]) -> list[dict[str, Any]]:
+        return [dict(row) for row in await self.raw.fetch(sql, *values)]
+
+    async def execute_query(self, sql: str, values: list[Any]) -> None:
+        await self.raw.execute(sql, *values)
+
+
+async def _transaction(dialect: _Dialect, batch: list[RequestRecord]) -> int:
     conn = connections.get("default")
-    try:
+    if not dialect.postgres:
         async with conn._in_transaction() as tx:
             return await _insert(tx, dialect, batch)
+    # PostgreSQL: the connection and transaction are asyncpg's own. Tortoise's transaction
+    # context, when BEGIN fails on a connection that died, leaves its context variable on the
+    # dead wrapper and the connection never released, so every later batch of this task fails
+    # ("connection has been released back to the pool") and the pool shrinks by one.
+    async with conn.acquire_connection() as raw, raw.transaction():
+        return await _insert(_Pg(raw), dialect, batch)
+
+
+async def _one_transaction(dialect: _Dialect, batch: list[RequestRecord]) -> int:
+    try:
+        return await _transaction(dialect, batch)
     except Exception as exc:
         if is_outage(exc):
             raise StoreUnavailable(describe(exc)) from exc

@@ -95,7 +95,7 @@ async def listen_redis(redis: Redis, namespace: str, cache: KeyCache, ready: asy
             await asyncio.sleep(1.0)
         finally:
             try:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
             except (RedisError, OSError):
                 pass
 
