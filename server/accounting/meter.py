@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from server.accounting.estimate import estimate_tokens
 
 TAIL_BYTES = 4096
 CAPTURE_LIMIT = 1 << 20  # at most 1 MiB of response text kept for a prompt log
-_DONE = re.compile(rb'"done"\s*:\s*true')
+SINGLE_TOKEN_CHARS = 16  # a record with no more generated text than this is one token
 _COUNT = re.compile(
     rb'(?<!\\)"(prompt_eval_count|eval_count|prompt_tokens|completion_tokens|input_tokens|'
     rb'output_tokens)"\s*:\s*(\d+)'
 )
 # Named SSE events whose usage is not final, and those that carry generated text.
 PROVISIONAL_USAGE = frozenset({"message_start", "response.created", "response.in_progress"})
-DELTA_EVENTS = frozenset({"content_block_delta", "response.output_text.delta"})
+# Anthropic's content deltas; every Responses event named `response.….delta` carries text too
+# (output text, reasoning, function-call arguments).
+DELTA_EVENTS = frozenset({"content_block_delta", "content_block_start"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ class Meter:
         self.capture = capture
         self.prompt: int | None = None
         self.completion: int | None = None
-        self.chunks = 0  # content records seen (about one token each)
+        self.passed = 0  # output tokens counted in the records that passed (see record_tokens)
         self.body_bytes = 0
         self._tail = b""
         self._text: list[str] = []
@@ -53,15 +56,14 @@ class Meter:
         """One native stream line: counts from the final `done` line, text if captured."""
         if not line.strip():
             return
-        final = _DONE.search(line) is not None
-        if final or self.capture:
-            obj = _loads(line)
-            if final:
-                self._native_counts(obj)
-            elif obj is not None:
-                self._keep(_native_text(obj))
-        if not final:
-            self.chunks += 1
+        obj = _loads(line)
+        if obj is not None and obj.get("done") is True:
+            self._native_counts(obj)
+            return
+        text, chars = _native_text(obj) if obj is not None else ("", 0)
+        if self.capture:
+            self._keep(text)
+        self.passed += record_tokens(chars)
 
     def sse(self, event: bytes) -> bool:
         """One SSE event; True when it is the usage-only chunk (`choices: []`).
@@ -73,18 +75,25 @@ class Meter:
         name, payload = sse_parts(event)
         if not payload or payload == b"[DONE]":
             return False
-        usage_only = False
-        if b'"usage"' in payload or self.capture:
-            obj = _loads(payload)
-            usage = _usage_of(obj) if name not in PROVISIONAL_USAGE else None
-            if usage is not None:
-                self._usage_counts(usage)
-                usage_only = obj is not None and obj.get("choices") == []
-            if obj is not None and self.capture:
-                self._keep(_openai_text(obj) or _delta_text(obj))
-        if not usage_only and (name is None or name in DELTA_EVENTS):
-            self.chunks += 1
-        return usage_only
+        obj = _loads(payload)
+        if obj is None:
+            return False
+        usage = _usage_of(obj) if name not in PROVISIONAL_USAGE else None
+        if usage is not None:
+            self._usage_counts(usage)
+            if obj.get("choices") == []:
+                return True
+        if name is None:
+            text, chars = _openai_text(obj)
+        elif name in DELTA_EVENTS or (name.startswith("response.") and name.endswith(".delta")):
+            text, chars = _delta_text(obj)
+        else:
+            return False
+        if self.capture:
+            self._keep(text)
+        if chars or name != "content_block_start":
+            self.passed += record_tokens(chars)
+        return False
 
     def body(self, chunk: bytes) -> None:
         """Part of a non-streamed JSON body; only its tail is kept (all of it when capturing)."""
@@ -107,7 +116,7 @@ class Meter:
         if self.capture and self._body:
             obj = _loads(b"".join(self._body))
             if obj is not None:
-                self._keep(_native_text(obj) or _openai_text(obj, message=True))
+                self._keep(_native_text(obj)[0] or _openai_text(obj, message=True)[0])
 
     def counted(self, prompt_estimate: int, *, generates: bool) -> Counted:
         """Reported counts where present, estimates where not."""
@@ -117,7 +126,7 @@ class Meter:
             return Counted(prompt, 0, estimated)
         completion = self.completion
         if completion is None:
-            completion = self.chunks if self.chunks else estimate_tokens(self._text_len)
+            completion = self.passed if self.passed else estimate_tokens(self._text_len)
         return Counted(prompt, completion, estimated)
 
     @property
@@ -145,10 +154,21 @@ class Meter:
             self.completion = completion if completion is not None else self.completion
 
 
+def record_tokens(chars: int) -> int:
+    """Output tokens counted for one content record with `chars` characters of generated text.
+
+    A token stream sends about one token a record, so a short record is one token; a record
+    with more text than one token can hold (a tool call, a batch of text) counts four
+    characters a token, so no record can carry more output past the reservation than it is
+    charged for.
+    """
+    return 1 if chars <= SINGLE_TOKEN_CHARS else estimate_tokens(chars)
+
+
 def _loads(data: bytes) -> dict[str, Any] | None:
     try:
-        obj = json.loads(data)
-    except ValueError:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
         return None
     return obj if isinstance(obj, dict) else None
 
@@ -157,20 +177,53 @@ def _int(value: Any, default: int | None = None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def _native_text(obj: dict[str, Any]) -> str:
+def _size(value: Any) -> int:
+    """Characters of generated text in a value: a string's length, else its JSON's."""
+    if isinstance(value, str):
+        return len(value)
+    if value is None:
+        return 0
+    try:
+        return len(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        return 0
+
+
+def _texts(part: Any, text_keys: tuple[str, ...], other_keys: tuple[str, ...]) -> tuple[str, int]:
+    """(the visible text, characters of everything generated) of one object."""
+    if not isinstance(part, dict):
+        return "", 0
+    text = "".join(t for k in text_keys if isinstance(t := part.get(k), str))
+    return text, len(text) + sum(_size(part.get(k)) for k in other_keys)
+
+
+def _native_text(obj: dict[str, Any]) -> tuple[str, int]:
+    """A native record's text, and the characters it generated (thinking, tool calls too)."""
     message = obj.get("message")
-    text = message.get("content") if isinstance(message, dict) else obj.get("response")
-    return text if isinstance(text, str) else ""
+    if isinstance(message, dict):
+        return _texts(message, ("content",), ("thinking", "tool_calls"))
+    return _texts(obj, ("response",), ("thinking",))
 
 
-def _openai_text(obj: dict[str, Any], *, message: bool = False) -> str:
+def _openai_text(obj: dict[str, Any], *, message: bool = False) -> tuple[str, int]:
+    """An OpenAI chunk's (or body's) text, and the characters it generated, over its choices."""
     choices = obj.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        return ""
-    choice = choices[0]
-    part = choice.get("message" if message else "delta")
-    text = part.get("content") if isinstance(part, dict) else choice.get("text")
-    return text if isinstance(text, str) else ""
+    if not isinstance(choices, list):
+        return "", 0
+    texts: list[str] = []
+    chars = 0
+    for choice in choices:
+        if not isinstance(choice, dict):
+            continue
+        part = choice.get("message" if message else "delta")
+        if isinstance(part, dict):
+            more = ("reasoning", "reasoning_content", "refusal", "tool_calls", "function_call")
+            text, n = _texts(part, ("content",), more)
+        else:
+            text, n = _texts(choice, ("text",), ())
+        texts.append(text)
+        chars += n
+    return "".join(texts), chars
 
 
 def sse_parts(event: bytes) -> tuple[str | None, bytes]:
@@ -195,10 +248,14 @@ def _usage_of(obj: dict[str, Any] | None) -> dict[str, Any] | None:
     return usage if isinstance(usage, dict) else None
 
 
-def _delta_text(obj: dict[str, Any]) -> str:
-    """Text of an Anthropic content_block_delta or a Responses output_text.delta."""
+def _delta_text(obj: dict[str, Any]) -> tuple[str, int]:
+    """An Anthropic delta or block start, or a Responses `….delta`: its text and characters."""
     delta = obj.get("delta")
     if isinstance(delta, str):
-        return delta
-    text = delta.get("text") if isinstance(delta, dict) else None
-    return text if isinstance(text, str) else ""
+        return delta, len(delta)
+    if isinstance(delta, dict):
+        return _texts(delta, ("text",), ("partial_json", "thinking"))
+    block = obj.get("content_block")
+    if isinstance(block, dict):  # a tool_use block may bring its input whole
+        return _texts(block, ("text",), ("input", "thinking"))
+    return "", 0

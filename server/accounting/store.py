@@ -185,7 +185,9 @@ def _ledger(batch: Sequence[RequestRecord]) -> dict[tuple[int, int, date, str], 
     return dict(rows)
 
 
-async def _insert(tx: BaseDBAsyncClient | _Pg, dialect: _Dialect, batch: list[RequestRecord]) -> int:
+async def _insert(
+    tx: BaseDBAsyncClient | _Pg, dialect: _Dialect, batch: list[RequestRecord]
+) -> int:
     """Insert one batch (unique request ids) in `tx`; returns how many rows were new."""
     columns = ", ".join(f'"{c}"' for c in AUDIT_COLUMNS)
     # Column names are module constants; every value is a bound placeholder.

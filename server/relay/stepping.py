@@ -87,15 +87,15 @@ async def send_records(
     """Send whole records while the reservation has room; False once the budget stops it."""
     meter = records.meter
     for record in raw:
-        before = meter.chunks
+        before = meter.passed
         out = records.take(record)
-        if meter.chunks > before and not await steps.room_for(meter.chunks):
-            meter.chunks = before  # this record is not sent, so it is not charged
+        if meter.passed > before and not await steps.room_for(meter.passed):
+            meter.passed = before  # this record is not sent, so it is not charged
             return False
         if out:
             ctx.sent_first_byte()
             await response.send(out)
-        steps.prefetch(meter.chunks)
+        steps.prefetch(meter.passed)
     return True
 
 

@@ -155,6 +155,38 @@ def test_a_budget_is_never_exceeded_however_the_cap_is_spelled(
     assert usage["usage"]["key"]["day"] <= 400 + 5
 
 
+LONG = "word " * 4000  # 20,000 characters: about 5,000 prompt tokens
+PROMPT_SPELLINGS = [
+    ("/api/generate", {"PROMPT": LONG, "stream": False}),
+    ("/api/generate", {"Prompt": LONG, "SYSTEM": LONG, "stream": False}),
+    ("/api/chat", {"Messages": [{"role": "user", "content": LONG}], "stream": False}),
+    ("/api/chat", {"messages": [{"role": "user", "CONTENT": LONG}], "stream": False}),
+    ("/v1/chat/completions", {"MESSAGES": [{"role": "user", "content": LONG}]}),
+    ("/v1/completions", {"Prompt": LONG}),
+    ("/v1/responses", {"INPUT": LONG}),
+    (
+        "/v1/responses",
+        {"input": [{"role": "user", "content": [{"type": "input_text", "text": LONG}]}]},
+    ),
+    ("/v1/messages", {"MESSAGES": [{"role": "user", "content": LONG}], "max_tokens": 5}),
+    ("/api/embed", {"INPUT": LONG}),
+]
+
+
+@pytest.mark.parametrize("path, fields", PROMPT_SPELLINGS)
+def test_no_spelling_of_the_prompt_escapes_the_reservation(
+    stack: Stack, fake: FakeOllama, path: str, fields: dict[str, Any]
+) -> None:
+    key = _budget_key(stack, 1000)
+    answer = httpx.post(
+        stack.url + path, json={"model": "llama3.2", **fields}, headers=stack.auth(key), timeout=30
+    )
+    assert answer.status_code == 429, (answer.status_code, answer.text)
+    assert fake.decoded() == []
+    usage = httpx.get(stack.url + "/v1/usage", headers=stack.auth(key)).json()
+    assert usage["usage"]["key"]["day"] == 0
+
+
 @pytest.mark.parametrize("cap", ['"options":{"num_predict":0.5}', '"options":{"num_predict":"9"}'])
 def test_a_cap_that_is_not_a_whole_number_is_refused(
     stack: Stack, fake: FakeOllama, cap: str

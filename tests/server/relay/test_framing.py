@@ -100,3 +100,39 @@ def test_embeddings_without_counts_are_estimated() -> None:
     counted = meter.counted(7, generates=False)
     assert (counted.prompt, counted.completion, counted.estimated) == (7, 0, True)
     assert estimate_tokens(0) == 0 and estimate_tokens(5) == 2
+
+
+def _line(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def test_a_record_is_counted_by_the_text_it_carries_not_as_one_token() -> None:
+    args = {"query": "x" * 8000, "done": True}  # a "done":true inside a tool call is not the end
+    call = {"function": {"name": "search", "arguments": args}}
+    meter = Meter(capture=False)
+    meter.ndjson(_line({"model": "m", "message": {"role": "assistant", "content": "Hi"}}))
+    meter.ndjson(_line({"model": "m", "message": {"role": "assistant", "tool_calls": [call]}}))
+    meter.ndjson(_line({"model": "m", "message": {"content": " there", "thinking": "y" * 400}}))
+    assert meter.prompt is None and meter.completion is None  # no final record yet
+    assert meter.passed >= 1 + 8000 // 4 + 400 // 4
+    short = Meter(capture=False)
+    for word in ("The", " sky", " is", " understandably", " blue"):
+        short.ndjson(_line({"model": "m", "response": word, "done": False}))
+    assert short.passed == 5  # a token stream: one token a record
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"%s"}}]}}]}',
+        b'data: {"choices":[{"index":0,"delta":{"reasoning":"%s"}}]}',
+        b'event: content_block_delta\ndata: {"delta":{"type":"input_json_delta","partial_json":"%s"}}',
+        b'event: content_block_delta\ndata: {"delta":{"type":"text_delta","text":"%s"}}',
+        b'event: response.function_call_arguments.delta\ndata: {"delta":"%s"}',
+        b'event: response.output_text.delta\ndata: {"delta":"%s"}',
+    ],
+)
+def test_sse_records_count_the_text_they_carry(event: bytes) -> None:
+    meter = Meter(capture=False)
+    meter.sse(event % (b"z" * 4000) + b"\n\n")
+    assert meter.passed >= 1000
