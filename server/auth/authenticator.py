@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from enum import Enum
 
 from cachetools import TTLCache
 from loguru import logger
@@ -121,6 +122,8 @@ class Authenticator:
         for _ in range(LOOKUP_ATTEMPTS):
             generation = self.cache.generation
             result = await self._load(presented, client)
+            if result is _THROTTLED:
+                return None  # refused unhashed: says nothing about the key, so not cached
             if self.cache.generation == generation:
                 if result is None:
                     self.cache.reject(presented.digest)
@@ -129,18 +132,23 @@ class Authenticator:
                 return result
         return None  # invalidated again and again: refuse now, cache nothing
 
-    async def _load(self, presented: PresentedKey, client: str) -> Principal | None:
+    async def _load(self, presented: PresentedKey, client: str) -> Principal | None | _Throttled:
         prefix, digest = presented.prefix, presented.digest
         known = self._known.get(prefix)
         trusted = known is not None and known[0] == digest
-        if not trusted and (prefix in self._unknown or self.throttle.blocked(prefix, client)):
+        if not trusted and prefix in self._unknown:
             return None
+        if not trusted and self.throttle.blocked(prefix, client):
+            return _THROTTLED
         row = await self._row(prefix)
         if row is None:
             self._unknown[prefix] = True
             return None
         if not (trusted and known is not None and known[1] == row.key_hash):
-            if not await self._verify(row.key_hash, presented, client):
+            verified = await self._verify(row.key_hash, presented, client)
+            if verified is _THROTTLED:
+                return _THROTTLED
+            if not verified:
                 return None
             self._known[prefix] = (digest, row.key_hash)
         if row.status != KeyStatus.ACTIVE or row.tenant.status != TenantStatus.ACTIVE:
@@ -158,11 +166,13 @@ class Authenticator:
                 "the key store is unreachable; try again shortly", headers={"Retry-After": "2"}
             ) from exc
 
-    async def _verify(self, stored: str, presented: PresentedKey, client: str) -> bool:
+    async def _verify(
+        self, stored: str, presented: PresentedKey, client: str
+    ) -> bool | _Throttled:
         """Argon2id in a thread, bounded; a failure counts against the prefix and address."""
         async with self._verify_slots:
             if self.throttle.blocked(presented.prefix, client):  # failures piled up meanwhile
-                return False
+                return _THROTTLED
             self.verifications += 1
             ok = await asyncio.to_thread(verify_key, stored, presented)
         logger.info("key verification prefix={} ok={}", presented.prefix, ok)
@@ -170,6 +180,15 @@ class Authenticator:
         if not ok:
             self.throttle.failed(presented.prefix, client)
         return ok
+
+
+class _Throttled(Enum):
+    """A secret refused without hashing (its address failed too often): not a verdict."""
+
+    THROTTLED = "throttled"
+
+
+_THROTTLED = _Throttled.THROTTLED
 
 
 async def _touch(row: ApiKey) -> None:

@@ -1,10 +1,12 @@
 """Failed-key throttles: per key prefix and client address, with a ceiling per prefix overall.
 
 A wrong secret costs an Argon2id verification. After FAILURES_PER_SOURCE failures for one
-prefix from one address within the window, that address's further wrong secrets for the prefix
-are refused without hashing; after FAILURES_PER_PREFIX from all addresses together, every
-unproven secret for the prefix is. The owner's key sent from another address is not affected
-by the first, and a key already proven on this worker is never affected (see Authenticator).
+prefix from one address within the window, that address's further secrets for the prefix are
+refused without hashing; once FAILURES_PER_PREFIX failures came from all addresses together,
+an address is refused after its first failure. An address that has not failed for the prefix
+is always heard, so a flood from many places cannot lock the owner out; the Argon2id work
+itself is bounded by the worker's verification slots (KEY_VERIFY_CONCURRENCY), and a key
+already proven on this worker is never throttled (see Authenticator).
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ class FailureThrottle:
 
     def blocked(self, prefix: str, source: str) -> bool:
         """Whether a new, unproven secret for `prefix` from `source` is refused unhashed."""
-        return (
-            self._by_source.get((prefix, source), 0) >= FAILURES_PER_SOURCE
-            or self._by_prefix.get(prefix, 0) >= FAILURES_PER_PREFIX
-        )
+        failures = self._by_source.get((prefix, source), 0)
+        if failures >= FAILURES_PER_SOURCE:
+            return True
+        return failures > 0 and self._by_prefix.get(prefix, 0) >= FAILURES_PER_PREFIX
 
     def failed(self, prefix: str, source: str) -> None:
         """Note one failed verification; each failure extends its counters' window."""

@@ -9,6 +9,7 @@ everything else passes through as the client sent it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -24,7 +25,6 @@ from server.relay.modelnames import check_cloud
 # Load-time options that decide how one shared model is loaded for everyone: never forwarded.
 HARDWARE_OPTIONS = ("num_gpu", "main_gpu", "num_thread", "use_mmap", "low_vram", "numa")
 CAP_CEILING = 2**31 - 1  # a larger cap means no cap, as Ollama reads it; forwarded as this
-REPEAT_SCAN_BYTES = 64 * 1024
 
 
 class Kind(Enum):
@@ -119,20 +119,17 @@ def decode(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _refuse_repeats(raw: bytes, body: dict[str, Any], fields: Fields) -> None:
+def _refuse_repeats(raw: bytes, fields: Fields) -> None:
     """An exact governed key given twice is refused (decoders keep the last, as Go does).
 
-    Checked for bodies up to REPEAT_SCAN_BYTES: above that a scan of the bytes would cost more
-    than the request, and the body is resolved as Ollama resolves it (the last key wins) and
-    forwarded with the key once, so what was checked is still what runs.
+    A scan of the bytes (a count per name, a search for escaped keys) decides whether the
+    body has to be decoded again with every key kept; ordinary bodies of any size never are.
     """
-    if len(raw) > REPEAT_SCAN_BYTES:
-        return
     names = list(fields.keys)
     places: dict[str, tuple[str, ...]] = {"": tuple(names)}
     if "options" in fields.keys:
-        names.append("num_predict")
-        places["options"] = ("num_predict",)
+        names += ["num_predict", "num_ctx"]
+        places["options"] = ("num_predict", "num_ctx")
     if "stream_options" in fields.keys:
         names.append("include_usage")
         places["stream_options"] = ("include_usage",)
@@ -144,7 +141,7 @@ def parse(raw: bytes, kind: Kind, rules: Rules = DEFAULT_RULES) -> Reading:
     """Read a body for `kind`; every bad or ambiguous governed field is a 400."""
     body = decode(raw)
     fields = Fields(body, GOVERNED[kind])
-    _refuse_repeats(raw, body, fields)
+    _refuse_repeats(raw, fields)
     model = _model(fields, kind)
     check_cloud(model, rules.allow_cloud)
     stream = _stream(fields, kind)
@@ -308,5 +305,8 @@ def upstream_body(reading: Reading, raw: bytes, output_cap: int | None) -> bytes
         body["stream_options"] = {"include_usage": True}  # the gateway meters from it
     try:
         return orjson.dumps(body)
-    except TypeError as exc:  # orjson refuses to write more than 254 levels
-        raise BadRequest("request body is nested too deeply") from exc
+    except orjson.JSONEncodeError:  # orjson writes at most 254 levels; the reading took 1,024
+        try:
+            return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        except (RecursionError, ValueError) as exc:
+            raise BadRequest("request body is nested too deeply") from exc

@@ -9,33 +9,26 @@ a field it governs is spelled more than once: such a body has no legitimate use.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from server.errors import BadRequest
 
-# Non-ASCII code points whose Go fold (ToUpper(ToLower(r))) is an ASCII letter.
-_ASCII_FOLDS = {"\u017f": "S", "\u212a": "K", "\u0131": "I", "\u0130": "I"}
+# The only non-ASCII runes whose simple-fold orbit holds an ASCII letter (Go's foldName maps a
+# rune to the smallest of its orbit): LONG S and KELVIN SIGN. Every other non-ASCII rune folds
+# to a non-ASCII one (dotless ı and dotted İ fold to themselves), so it can never make a key
+# name an ASCII field and is kept as it is.
+_ASCII_FOLDS = {"\u017f": "S", "\u212a": "K"}
 
 
 @lru_cache(maxsize=4096)
 def fold(name: str) -> str:
-    """Go's folded form of a field name: two keys name the same field iff their folds match."""
+    """Go's folded form of a field name, as far as it decides a match with an ASCII name."""
     if name.isascii():
         return name.upper()
-    out = []
-    for ch in name:
-        if ch.isascii():
-            out.append(ch.upper())
-            continue
-        mapped = _ASCII_FOLDS.get(ch)
-        if mapped is None:
-            lower = ch.lower()
-            upper = lower.upper() if len(lower) == 1 else ch
-            mapped = upper if len(upper) == 1 else lower
-        out.append(mapped)
-    return "".join(out)
+    return "".join(ch.upper() if ch.isascii() else _ASCII_FOLDS.get(ch, ch) for ch in name)
 
 
 class Fields:
@@ -118,8 +111,12 @@ def repeated_keys(raw: bytes, paths: Mapping[str, Iterable[str]]) -> None:
                 raise ambiguous(f"{place}.{name}" if place else name)
 
 
+# A key holding a \\u escape: a string with an escape, closed and followed by a colon.
+_ESCAPED_KEY = re.compile(rb'"[^"\\]{0,64}\\u[0-9a-fA-F]{4}[^"]{0,256}"\s*:')
+
+
 def may_repeat(raw: bytes, names: Iterable[str]) -> bool:
-    """Whether a governed key could appear twice: it occurs twice, or keys may be escaped."""
-    if b"\\u" in raw:
+    """Whether a governed key could appear twice: it occurs twice, or a key is escaped."""
+    if any(raw.count(b'"' + name.encode() + b'"') > 1 for name in names):
         return True
-    return any(raw.count(b'"' + name.encode() + b'"') > 1 for name in names)
+    return b"\\u" in raw and _ESCAPED_KEY.search(raw) is not None

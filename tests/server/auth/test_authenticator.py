@@ -200,3 +200,20 @@ async def test_an_invalidation_during_a_lookup_voids_it(tenant: Tenant) -> None:
     assert len(auth.cache) == 0  # nothing was cached as valid
     with pytest.raises(Unauthorized):
         await auth.authenticate(f"Bearer {key}")
+
+
+async def test_a_flood_from_many_addresses_does_not_lock_out_the_owner(tenant: Tenant) -> None:
+    key, auth = await _key(tenant), _auth()  # a fresh worker: the key was never proven here
+    sources = [f"203.0.113.{n}" for n in range(40)]  # 400 failures: past the prefix ceiling
+    for n, source in enumerate(sources):
+        for i in range(FAILURES_PER_SOURCE):
+            with pytest.raises(Unauthorized):
+                await auth.authenticate(f"Bearer {key[:11]}{n:020d}{i:020d}", client=source)
+    spent = auth.verifications
+    for source in sources:  # an address that failed is refused unhashed from now on
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(f"Bearer {key}", client=source)
+    assert auth.verifications == spent
+    owner = await auth.authenticate(f"Bearer {key}", client="198.51.100.7")
+    assert owner.prefix == key[:11]  # an address that never failed is heard
+    assert (await auth.authenticate(f"Bearer {key}", client=sources[0])).prefix == key[:11]

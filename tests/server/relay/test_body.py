@@ -84,3 +84,53 @@ def test_response_headers_keep_content_type() -> None:
         }
     )
     assert response_headers(upstream) == {"content-type": "application/x-ndjson", "x-other": "y"}
+
+
+def test_field_names_fold_exactly_as_go_folds_them() -> None:
+    """For every rune: it names an ASCII letter's field iff Go's foldName says so."""
+    from server.relay.gofields import fold
+    from tests.fake_ollama.gofold import fold_name
+
+    for code in range(0x80, 0x1EA00):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        go = fold_name(char)
+        ours = fold(char)
+        assert (go.isascii(), go if go.isascii() else "") == (
+            ours.isascii(),
+            ours if ours.isascii() else "",
+        ), hex(code)
+
+
+def test_a_dotless_i_names_no_field() -> None:
+    raw = b'{"model":"llama3.2","keep_al\xc4\xb1ve":"-1","stream":false,"prompt":"hi"}'
+    reading = parse(raw, Kind.NATIVE_GENERATE)
+    assert "keep_alive" not in reading.forward  # Go ignores the key too: no field is named
+
+
+@pytest.mark.parametrize("padding", [0, 70_000, 2_000_000])
+def test_a_governed_key_twice_is_refused_whatever_the_body_size(padding: int) -> None:
+    text = json.dumps("caf\u00e9 " * (padding // 6))  # escapes in values are no keys
+    for fields in (
+        '"model":"llama3.2","model":"qwen3:8b"',
+        '"model":"llama3.2","mod\\u0065l":"qwen3:8b"',
+        '"model":"llama3.2","options":{"num_ctx":2048,"num_ctx":999999}',
+        '"model":"llama3.2","options":{"num_predict":5,"num_predict":-1}',
+    ):
+        raw = ("{" + fields + ',"prompt":' + text + "}").encode()
+        with pytest.raises(BadRequest, match="more than once"):
+            parse(raw, Kind.NATIVE_GENERATE)
+    plain = ('{"model":"llama3.2","prompt":' + text + "}").encode()
+    assert parse(plain, Kind.NATIVE_GENERATE).model == "llama3.2"
+
+
+def test_a_deep_body_that_must_be_rewritten_is_forwarded_not_refused() -> None:
+    schema: object = "x"
+    for _ in range(600):
+        schema = {"a": schema}
+    body = {"model": "llama3.2", "messages": [], "response_format": schema, "stream": True}
+    reading = parse(json.dumps(body).encode(), Kind.OPENAI_GENERATE)
+    sent = json.loads(upstream_body(reading, b"", output_cap=100))
+    assert sent["max_tokens"] == 100 and sent["stream_options"] == {"include_usage": True}
+    assert sent["response_format"] == schema
