@@ -16,11 +16,11 @@ from typing import Any
 
 import orjson
 
-from server.accounting.estimate import prompt_tokens
+from server.accounting.estimate import prompt_tokens, values
 from server.errors import BadRequest
 from server.relay.gofields import Fields, may_repeat, repeated_keys
 from server.relay.keepalive import capped_keep_alive
-from server.relay.modelnames import check_cloud
+from server.relay.modelnames import check_cloud, check_server_tools
 
 # Load-time options that decide how one shared model is loaded for everyone: never forwarded.
 HARDWARE_OPTIONS = ("num_gpu", "main_gpu", "num_thread", "use_mmap", "low_vram", "numa")
@@ -144,6 +144,9 @@ def parse(raw: bytes, kind: Kind, rules: Rules = DEFAULT_RULES) -> Reading:
     _refuse_repeats(raw, fields)
     model = _model(fields, kind)
     check_cloud(model, rules.allow_cloud)
+    if kind in (Kind.ANTHROPIC_MESSAGES, Kind.OPENAI_RESPONSES):
+        for tools in values(body, "TOOLS"):
+            check_server_tools(tools, rules.allow_cloud)
     stream = _stream(fields, kind)
     include_usage = _include_usage(fields)
     forward = fields.rest()

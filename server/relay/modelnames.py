@@ -45,3 +45,28 @@ def normalise_model(name: str) -> str:
     if ":" not in name.rsplit("/", 1)[-1]:
         name += ":latest"
     return name
+
+
+SERVER_TOOL_PREFIXES = ("web_search", "web_fetch")
+
+
+def check_server_tools(tools: object, allowed: bool) -> None:
+    """403 for a tool Ollama runs itself on ollama.com (web search, web fetch) unless allowed.
+
+    Ollama answers a `/v1/messages` tool of type `web_search_…` and a `/v1/responses` tool of
+    type `web_search` by searching on the backend's ollama.com account and generating again
+    (up to three times, each with the request's own cap): the operator's account and more
+    output than was reserved. Client tools (`type: function`, or Anthropic tools with an
+    input schema) are the client's business and pass.
+    """
+    if allowed or not isinstance(tools, list):
+        return
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        kind = next((v for k, v in tool.items() if k.lower() == "type"), None)
+        if isinstance(kind, str) and kind.strip().lower().startswith(SERVER_TOOL_PREFIXES):
+            raise Forbidden(
+                f"tool type '{kind}' runs on ollama.com with the operator's account and is "
+                "not available through this gateway"
+            )

@@ -134,3 +134,27 @@ def test_a_deep_body_that_must_be_rewritten_is_forwarded_not_refused() -> None:
     sent = json.loads(upstream_body(reading, b"", output_cap=100))
     assert sent["max_tokens"] == 100 and sent["stream_options"] == {"include_usage": True}
     assert sent["response_format"] == schema
+
+
+@pytest.mark.parametrize(
+    "kind, tools",
+    [
+        (Kind.ANTHROPIC_MESSAGES, [{"type": "web_search_20250305", "name": "web_search"}]),
+        (Kind.ANTHROPIC_MESSAGES, [{"TYPE": "Web_Search_20260209", "name": "s"}]),
+        (Kind.OPENAI_RESPONSES, [{"type": "function", "name": "f"}, {"type": "web_search"}]),
+        (Kind.OPENAI_RESPONSES, [{"type": "web_fetch"}]),
+    ],
+)
+def test_tools_ollama_runs_on_its_cloud_account_are_refused(
+    kind: Kind, tools: list[dict[str, str]]
+) -> None:
+    from server.errors import Forbidden
+    from server.relay.body import Rules
+
+    body = {"model": "llama3.2", "max_tokens": 5, "messages": [], "input": "hi", "Tools": tools}
+    with pytest.raises(Forbidden, match="ollama.com"):
+        parse(json.dumps(body).encode(), kind)
+    allowed = parse(json.dumps(body).encode(), kind, Rules(allow_cloud=True))
+    assert allowed.model == "llama3.2"
+    client_tool = {**body, "Tools": [{"type": "function", "name": "web_search", "parameters": {}}]}
+    assert parse(json.dumps(client_tool).encode(), kind).model == "llama3.2"
