@@ -153,7 +153,7 @@ async def _stop_stream_writer(worker: Worker) -> None:
     settings = worker.settings
     if writer is None and settings.redis_url is not None:
         writer = stream_writer(settings)
-        if not await writer.flush():
+        if not await writer.flush(within=WRITER_GRACE):
             logger.warning("audit events left in the streams for the next writer")
     elif writer is not None and task is not None:
         writer.stop(WRITER_GRACE)
@@ -219,18 +219,28 @@ async def start(app: App) -> None:
     logger.info("worker started pid={}", os.getpid())
 
 
-async def drain(app: App) -> None:
-    """before_server_stop: stop the background loops; requests in flight still finish."""
-    tasks = app.ctx.worker.tasks
-    for task in tasks:
+async def _cancel(worker: Worker, *, keep: frozenset[str] = frozenset()) -> None:
+    """Cancel the worker's background loops but those named in `keep`."""
+    going = [t for t in worker.tasks if t.get_name() not in keep]
+    for task in going:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    tasks.clear()
+    await asyncio.gather(*going, return_exceptions=True)
+    worker.tasks[:] = [t for t in worker.tasks if t not in going]
+
+
+async def drain(app: App) -> None:
+    """before_server_stop: stop the background loops; requests in flight still finish.
+
+    The heartbeat stays until they have: a stream still running keeps renewing its lease and
+    reservation through the graceful-shutdown time, whatever LEASE_TTL is.
+    """
+    await _cancel(app.ctx.worker, keep=frozenset({HEARTBEAT_TASK}))
 
 
 async def stop(app: App) -> None:
     """after_server_stop: connections are drained; close clients, write what is buffered."""
     worker = app.ctx.worker
+    await _cancel(worker)
     await worker.backends.aclose()
     await _stop_stream_writer(worker)
     if not await worker.recorder.flush():

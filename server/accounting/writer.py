@@ -135,9 +135,11 @@ class Writer:
             entries += await self.source.take(self.batch - len(entries), 0)
         return entries
 
-    async def flush(self) -> bool:
-        """Write everything queued now (and anything a stopped writer left taken); False if
-        the database could not take it (it stays queued)."""
+    async def flush(self, within: float | None = None) -> bool:
+        """Write everything queued now (and anything a stopped writer left taken), for at most
+        `within` s; False if the database could not take it or time ran out (the rest stays
+        queued for the next writer)."""
+        end = None if within is None else time.monotonic() + within
         for _ in range(200):  # a batch run() already took is written by run() itself
             if not self._holding:
                 break
@@ -145,7 +147,14 @@ class Writer:
         async with self._lock:
             try:
                 batch = await self.source.abandoned()
-                while batch or (batch := await self.source.take(self.batch, 0)):
+                while True:
+                    if not batch:
+                        if end is not None and time.monotonic() >= end:
+                            logger.warning("audit flush out of time; the rest stays queued")
+                            return False
+                        batch = await self.source.take(self.batch, 0)
+                        if not batch:
+                            break
                     await self._write(batch)
                     batch = []
             except Exception as exc:  # noqa: BLE001 - reported, the events stay queued

@@ -114,10 +114,19 @@ def request_headers(incoming: Mapping[str, str], backend: Backend) -> dict[str, 
     return out
 
 
+# The gateway's own answer headers: a backend's (another gateway's, a proxy's) never pass, so
+# a 429 carrying them is always this gateway's, and the rate-limit figures are always ours.
+GATEWAY_HEADER_PREFIXES = ("x-gateway-", "x-ratelimit-", "x-should-retry", "x-request-id")
+
+
 def response_headers(upstream: httpx.Headers) -> dict[str, str]:
     """Upstream response headers that may be passed to the client (content type included)."""
     drop = RESPONSE_DROP | _connection_named(upstream)
-    return {k: v for k, v in upstream.items() if k.lower() not in drop}
+    return {
+        k: v
+        for k, v in upstream.items()
+        if (name := k.lower()) not in drop and not name.startswith(GATEWAY_HEADER_PREFIXES)
+    }
 
 
 @contextmanager

@@ -250,3 +250,16 @@ async def _status_is(writer: Writer, **expected: int) -> bool:
 
 async def _retried(writer: Writer, times: int) -> bool:
     return writer.stats.retries >= times
+
+
+async def test_a_flush_stops_at_its_time_and_leaves_the_rest_queued(
+    streams: Streams, key: ApiKey
+) -> None:
+    for n in range(30):
+        await streams.append(event(f"f{n}", key), shard=n % 2)
+    writer = Writer(source(streams), postgres=True, batch=10, **FAST)
+    await writer.source.prepare()  # the group a running writer made
+    assert await writer.flush(within=0.0) is False  # out of time before the first batch
+    assert await rows() == 0 and await streams.pending() == 0  # nothing taken and left hanging
+    assert await writer.flush(within=30.0) is True
+    assert await rows() == 30 and sum(await streams.lengths()) == 0

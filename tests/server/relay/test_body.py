@@ -81,6 +81,10 @@ def test_response_headers_keep_content_type() -> None:
             "Content-Length": "5",
             "Date": "x",
             "X-Other": "y",
+            "X-Gateway-Limit": "key:requests",  # another gateway's (or a proxy's) answer
+            "X-Should-Retry": "false",
+            "X-RateLimit-Remaining-Tokens": "0",
+            "X-Request-Id": "upstream-id",
         }
     )
     assert response_headers(upstream) == {"content-type": "application/x-ndjson", "x-other": "y"}
