@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -28,6 +29,7 @@ from server.admin.flags import (
 )
 
 DEAD_LETTER_LIMIT = 100
+TABLE_LIMIT = 100  # rows of an audit table when --limit is not given
 
 
 class ReportCommands:
@@ -75,9 +77,13 @@ class ReportCommands:
             until=moment(until, "--until", end=True),
             status=whole(status, "--status", 100, 599),
             model=text(model, "--model"),
-            limit=whole(limit, "--limit", 1, reports.MAX_LIMIT) or 100,
+            # a table for reading shows the newest 100; a format for machines, everything
+            limit=whole(limit, "--limit", 1, reports.MAX_LIMIT)
+            or (TABLE_LIMIT if fmt == "table" else reports.MAX_LIMIT),
         )
         rows = self._run(lambda s: reports.audit_events(query))
+        if len(rows) == query.limit and limit is None:
+            print(f"(the newest {query.limit} shown; --limit N for more)", file=sys.stderr)
         items = [report_output.audit_json(r) for r in rows]
         if fmt == "json":
             print(output.to_json(items))

@@ -166,9 +166,7 @@ class Authenticator:
                 "the key store is unreachable; try again shortly", headers={"Retry-After": "2"}
             ) from exc
 
-    async def _verify(
-        self, stored: str, presented: PresentedKey, client: str
-    ) -> bool | _Throttled:
+    async def _verify(self, stored: str, presented: PresentedKey, client: str) -> bool | _Throttled:
         """Argon2id in a thread, bounded; a failure counts against the prefix and address."""
         async with self._verify_slots:
             if self.throttle.blocked(presented.prefix, client):  # failures piled up meanwhile

@@ -302,3 +302,35 @@ def test_dead_letters_are_readable(database_url: str, redis_namespace: str, tmp_
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def test_a_table_shows_the_newest_hundred_and_machine_formats_everything(
+    operator: tuple[Operator, str],
+) -> None:
+    op, url = operator
+    op.out("list-tenants")  # any command applies the migrations first
+    many = [
+        RequestRecord(
+            request_id=f"m{n:03d}",
+            surface="api",
+            method="GET",
+            path="/api/tags",
+            status=401,
+            time=T0 + timedelta(seconds=n),
+        )
+        for n in range(150)
+    ]
+
+    async def go() -> None:
+        async with database(Settings(database_url=url)):
+            assert (await store(many, postgres=not url.startswith("sqlite"))).inserted == 150
+        await Tortoise.close_connections()
+
+    asyncio.run(go())
+    (table,) = op.run("audit")
+    assert len(table.stdout.splitlines()) == 1 + 100 and "--limit N for more" in table.stderr
+    assert len(op.out("audit --jsonl").splitlines()) == 150
+    assert len(op.json("audit --json")) == 150
+    assert len(op.out("audit --csv").splitlines()) == 1 + 150
+    (limited,) = op.run("audit --limit 120")
+    assert len(limited.stdout.splitlines()) == 1 + 120 and limited.stderr == ""
