@@ -103,7 +103,7 @@ async def _build(app: App) -> Worker:
             metrics=metrics,
         ),
         recorder=Recorder(postgres=settings.is_postgres, queue=events),
-        backends=BackendRegistry.build(settings, ctx.transport),
+        backends=BackendRegistry.build(settings, ctx.transport, metrics),
         rules=Rules(
             max_keep_alive=settings.max_keep_alive,
             max_num_ctx=settings.max_num_ctx,
