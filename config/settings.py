@@ -129,19 +129,25 @@ SECRET_VARIABLES = frozenset(
 FILE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "OLLAMA_TOKEN", "OLLAMA_BACKENDS", "METRICS_TOKEN")
 
 
+def file_variable(name: str) -> str:
+    """The variable naming a file that holds NAME's value (NAME_FILE)."""
+    return f"{name}_FILE"
+
+
 def _with_files(env: Mapping[str, str]) -> dict[str, str]:
     """The environment with each NAME_FILE read into NAME (setting both is a mistake)."""
     out = dict(env)
     for name in FILE_VARIABLES:
-        path = env.get(f"{name}_FILE", "").strip()
+        variable = file_variable(name)
+        path = env.get(variable, "").strip()
         if not path:
             continue
         if env.get(name, "").strip():
-            raise SettingsError(f"{name} and {name}_FILE are both set: set one of them")
+            raise SettingsError(f"{name} and {variable} are both set: set one of them")
         try:
             out[name] = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise SettingsError(f"{name}_FILE={path!r}: cannot read it ({exc.strerror})") from exc
+            raise SettingsError(f"{variable}={path!r}: cannot read it ({exc.strerror})") from exc
     return out
 
 

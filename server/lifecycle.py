@@ -103,7 +103,7 @@ async def _build(app: App) -> Worker:
             metrics=metrics,
         ),
         recorder=Recorder(postgres=settings.is_postgres, queue=events),
-        backends=BackendRegistry.build(settings, ctx.transport),
+        backends=BackendRegistry.build(settings, ctx.transport, metrics),
         rules=Rules(
             max_keep_alive=settings.max_keep_alive,
             max_num_ctx=settings.max_num_ctx,
@@ -169,13 +169,17 @@ async def _stop_stream_writer(worker: Worker) -> None:
 
 
 async def observe_queue(worker: Worker) -> None:
-    """Keep the audit queue's gauges current (and log a backlog that does not drain)."""
+    """Keep the audit queue's gauges current (and log a backlog that does not drain).
+
+    Read at once, then every QUEUE_GAUGE_INTERVAL: a scrape never shows the gauges' initial 0
+    for a queue that holds events, and what it shows is at most that old.
+    """
     while True:
-        await asyncio.sleep(QUEUE_GAUGE_INTERVAL)
         status = await audit_detail(worker)
         backlog = status.get("backlog")
         if isinstance(backlog, int) and backlog > 10_000:
             logger.warning("audit backlog: {} events waiting to be written", backlog)
+        await asyncio.sleep(QUEUE_GAUGE_INTERVAL)
 
 
 def _start_tasks(worker: Worker) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,23 +85,26 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        # Each worker probes and marks backends itself: the minimum over live workers is 0 as
+        # soon as any of them has taken the backend out (a dead worker's view is dropped).
         self.backend_up = Gauge(
             "nzgw_backend_up",
-            "Whether a backend is in service (1) or out for a cool-down (0).",
+            "Whether a backend is in service (1) or out for a cool-down (0) in every worker.",
             ["backend"],
             multiprocess_mode="livemin",
             registry=r,
         )
         self.backend_in_flight = Gauge(
             "nzgw_backend_in_flight",
-            "Requests in flight to a backend.",
+            "Requests sent to a backend and not finished yet, summed over live workers.",
             ["backend"],
             multiprocess_mode="livesum",
             registry=r,
         )
         self.failovers = Counter(
             "nzgw_failovers",
-            "Requests moved on from a backend that could not take them.",
+            "Requests moved on to another backend, by the backend that could not take them "
+            "and why (unreachable, busy).",
             ["backend", "reason"],
             registry=r,
         )
@@ -144,6 +148,24 @@ class Metrics:
         if limit is not None:
             scope, _, name = limit.partition(":")
             child(self.refusals, scope, name or "-").inc()
+
+    def backend_health(self, backend: str, up: bool) -> None:
+        """Record whether a backend is in service (1) or out for a cool-down (0)."""
+        self._child(self.backend_up, backend).set(1 if up else 0)
+
+    @contextmanager
+    def backend_request(self, backend: str) -> Iterator[None]:
+        """Count one request in flight to a backend until it ends, whichever way it ends."""
+        gauge = self._child(self.backend_in_flight, backend)
+        gauge.inc()
+        try:
+            yield
+        finally:
+            gauge.dec()
+
+    def failover(self, backend: str, reason: str) -> None:
+        """Count one request that moved on from `backend` to another (reason: unreachable, busy)."""
+        self._child(self.failovers, backend, reason).inc()
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """A labelled child, looked up once (prometheus-client validates on every .labels())."""

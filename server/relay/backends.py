@@ -1,10 +1,15 @@
-"""The backend registry: health, model lists from /api/tags, tiers, cool-down and probing."""
+"""The backend registry: health, model lists from /api/tags, tiers, cool-down and probing.
+
+With the worker's Metrics it also records each backend's health, the requests in flight to it
+and the requests that failed over from it (the CLI's registry records nothing).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +24,8 @@ from server.relay.upstream import make_client, request_headers
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+    from server.observe.metrics import Metrics
 
 PROBE_TIMEOUT = 3.0
 PROBE_AGENT = "neuronetz-gateway-probe"
@@ -67,6 +74,7 @@ class BackendRegistry:
     probe_timeout: float = PROBE_TIMEOUT
     queue_timeout: float = 0.0
     namespace: str = "nzgw"
+    metrics: Metrics | None = None  # the worker's; None records nothing (the CLI)
     slots: Slots = field(init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -74,10 +82,15 @@ class BackendRegistry:
         # Shared leases outlive three missed renewals (one per probe interval) before expiring.
         ttl = 3 * self.cooldown + LEASE_MARGIN
         self.slots = Slots(self, self.queue_timeout, self.namespace, ttl)
+        for state in self.states:  # in service until a probe or a request finds otherwise
+            self._health(state)
 
     @classmethod
     def build(
-        cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        metrics: Metrics | None = None,
     ) -> BackendRegistry:
         """One state and one client per configured backend."""
         states = [
@@ -91,6 +104,7 @@ class BackendRegistry:
             probe_timeout=timeout,
             queue_timeout=settings.backend_queue_timeout,
             namespace=settings.redis_namespace,
+            metrics=metrics,
         )
 
     def in_service(self, state: BackendState) -> bool:
@@ -124,12 +138,30 @@ class BackendRegistry:
         if state.healthy:
             logger.warning("backend {} taken out for {}s: {}", state.name, self.cooldown, reason)
         state.healthy = False
+        self._health(state)
 
     def mark_up(self, state: BackendState) -> None:
         """Put a backend (back) in service."""
         if not state.healthy:
             logger.info("backend {} is back in service", state.name)
-        state.healthy, state.failures, state.last_error = True, 0, None
+            state.healthy = True
+            self._health(state)  # only on a change: this runs on every relayed request
+        state.failures, state.last_error = 0, None
+
+    def _health(self, state: BackendState) -> None:
+        if self.metrics is not None:
+            self.metrics.backend_health(state.name, state.healthy)
+
+    def sending(self, state: BackendState) -> AbstractContextManager[None]:
+        """Around one request sent to a backend: counted in flight until it ends, any way."""
+        if self.metrics is None:
+            return nullcontext()
+        return self.metrics.backend_request(state.name)
+
+    def failed_over(self, state: BackendState, reason: str) -> None:
+        """A request that `state` could not take (unreachable, busy) goes to another backend."""
+        if self.metrics is not None:
+            self.metrics.failover(state.name, reason)
 
     async def probe(self, state: BackendState) -> None:
         """Refresh one backend's model list and version; mark it up or down."""

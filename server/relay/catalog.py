@@ -15,7 +15,7 @@ from server.relay.upstream import BackendDown, request_headers, upstream_errors
 async def _fetch(registry: BackendRegistry, state: BackendState, path: str) -> Any:
     """One backend's listing as JSON, or the gateway error it failed with."""
     try:
-        with upstream_errors(state.backend):
+        with registry.sending(state), upstream_errors(state.backend):
             response = await state.client.get(path, headers=request_headers({}, state.backend))
     except BackendDown as exc:
         registry.mark_down(state, exc.message)

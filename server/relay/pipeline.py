@@ -110,30 +110,42 @@ async def _forward(
     url = target.path + (f"?{request.query_string}" if request.query_string else "")
     runs_model = ctx.reading is not None and ctx.reading.kind.metered
     route = registry.router(ctx.model, counted=runs_model, shared=worker.redis)
+    moved: tuple[BackendState, str] | None = None  # the backend the last try failed on, and why
     while True:
         slot = await route.take()  # the last failure, or 503 when nothing frees up in time
         try:
             candidate = slot.state
+            if moved is not None:  # another backend takes what the last one could not
+                registry.failed_over(*moved)
+                moved = None
             ctx.upstream_sent = True
-            try:
-                upstream = await send(
-                    candidate.client, candidate.backend, request.method, url, request.headers, body
-                )
-            except BackendDown as exc:
-                ctx.upstream_sent = False  # it never arrived: nothing was generated
-                registry.mark_down(candidate, exc.message)
-                route.failed(candidate, exc)
-                continue
-            except BackendBusy as exc:  # healthy, just full: no cool-down
-                ctx.upstream_sent = False  # refused before it began
-                route.failed(candidate, exc)
-                continue
-            registry.mark_up(candidate)
-            try:
-                await _stream(request, ctx, worker, target, candidate, upstream)
-            finally:
-                await upstream.aclose()
-            return
+            with registry.sending(candidate):
+                try:
+                    upstream = await send(
+                        candidate.client,
+                        candidate.backend,
+                        request.method,
+                        url,
+                        request.headers,
+                        body,
+                    )
+                except BackendDown as exc:
+                    ctx.upstream_sent = False  # it never arrived: nothing was generated
+                    registry.mark_down(candidate, exc.message)
+                    route.failed(candidate, exc)
+                    moved = (candidate, "unreachable")
+                    continue
+                except BackendBusy as exc:  # healthy, just full: no cool-down
+                    ctx.upstream_sent = False  # refused before it began
+                    route.failed(candidate, exc)
+                    moved = (candidate, "busy")
+                    continue
+                registry.mark_up(candidate)
+                try:
+                    await _stream(request, ctx, worker, target, candidate, upstream)
+                finally:
+                    await upstream.aclose()
+                return
         finally:
             slot.release()
 

@@ -1,4 +1,7 @@
-"""Slots through the in-process gateway: freed on every way out; busy answers fail over."""
+"""Slots through the in-process gateway: freed on every way out; busy answers fail over.
+
+The backend metrics follow: nothing stays counted in flight, and each fail-over is counted.
+"""
 
 from __future__ import annotations
 
@@ -48,13 +51,24 @@ class Gateway:
         state = self.fakes[name].ctx.state
         state.config = state.config.merged(patch)
 
+    def sample(self, name: str, **labels: str) -> float:
+        """One of this worker's metric samples (0 when the series does not exist)."""
+        value = self.app.ctx.worker.metrics.registry.get_sample_value(name, labels)
+        return value or 0.0
+
+    def gauges(self) -> list[float]:
+        """nzgw_backend_in_flight of each backend."""
+        name = "nzgw_backend_in_flight"
+        return [self.sample(name, backend=s.name) for s in self.registry.states]
+
     async def settled(self) -> list[int]:
-        """Wait (up to 3 s) until no slot is held, and return the counts."""
+        """Wait (up to 3 s) until no slot is held, and return the counts (the gauges agree)."""
         for _ in range(60):
             counts = [s.in_flight for s in self.registry.states]
-            if not any(counts):
+            if not any(counts) and not any(self.gauges()):
                 break
             await asyncio.sleep(0.05)
+        assert self.gauges() == counts, "nzgw_backend_in_flight does not follow the slots"
         return counts
 
     async def leases(self, name: str) -> int:
@@ -200,6 +214,10 @@ async def test_a_busy_backend_fails_over_and_stays_in_service(start: Start) -> N
     assert len(_outcomes(gw.fakes["a"])) >= 2  # it was tried, answered busy, and not avoided
     assert all(s.healthy for s in gw.registry.states)
     assert await gw.settled() == [0, 0]
+    busy = len(_outcomes(gw.fakes["a"]))  # each went on to b, and is counted once
+    assert gw.sample("nzgw_failovers_total", backend="a", reason="busy") == busy
+    assert gw.sample("nzgw_failovers_total", backend="b", reason="busy") == 0
+    assert gw.sample("nzgw_backend_up", backend="a") == 1
 
 
 async def test_every_backend_busy_is_503_with_retry_after(start: Start) -> None:
@@ -216,6 +234,9 @@ async def test_every_backend_busy_is_503_with_retry_after(start: Start) -> None:
     assert v1.json()["error"]["code"] == "backend_busy"
     assert all(s.healthy for s in gw.registry.states)
     assert await gw.settled() == [0, 0]
+    # Each request went on from the first backend it tried to the other (then had no third).
+    moved = [gw.sample("nzgw_failovers_total", backend=n, reason="busy") for n in "ab"]
+    assert sum(moved) == 2
 
 
 async def test_another_503_and_a_refused_connection(settings: Settings) -> None:
@@ -251,6 +272,17 @@ async def test_another_503_and_a_refused_connection(settings: Settings) -> None:
         assert seen == ["down.invalid", "up.invalid"]
         assert not states[0].healthy and states[1].healthy
         assert [s.in_flight for s in states] == [0, 0]
+        registry = app.ctx.worker.metrics.registry
+        for name, value in [
+            ("nzgw_failovers_total", {"backend": "down", "reason": "unreachable"}),
+            ("nzgw_backend_up", {"backend": "other"}),
+        ]:
+            assert registry.get_sample_value(name, value) == 1, name
+        assert registry.get_sample_value("nzgw_backend_up", {"backend": "down"}) == 0
+        in_flight = [
+            registry.get_sample_value("nzgw_backend_in_flight", {"backend": s.name}) for s in states
+        ]
+        assert in_flight == [0, 0]
 
 
 @pytest.mark.parametrize("streamed", [False, True])
