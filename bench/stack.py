@@ -113,9 +113,9 @@ def start_replay(sup: Supervisor, fake: Target, cpus: str | None) -> Target:
 def gateway_env(db_url: str, redis: RedisBox, upstream: str, workers: int) -> dict[str, str]:
     """The environment `neuronetz-gateway` runs with in this bench (no .env is read: cwd).
 
-    DEFAULT_OUTPUT_RESERVE: without it a request with no output cap reserves the whole remaining
-    budget, so with every budget set, concurrent uncapped requests (embeddings, the paced
-    streams) would be refused; production sets it for the same reason."""
+    Every other setting is the default: an uncapped stream (the paced check's) reserves
+    OUTPUT_RESERVE_STEP (512) output tokens at a time, so concurrent streams are not refused
+    under the key's budgets."""
     return _base_env() | {
         "DATABASE_URL": db_url,
         "REDIS_URL": redis.url,
@@ -124,7 +124,6 @@ def gateway_env(db_url: str, redis: RedisBox, upstream: str, workers: int) -> di
         "GATEWAY_WORKERS": str(workers),
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "info",
-        "DEFAULT_OUTPUT_RESERVE": "512",
     }
 
 
