@@ -11,13 +11,16 @@ they change; the bench leaves its row out, with a warning, if it does not start.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from redis.asyncio import Redis
+
 from config import Settings
-from limits import Admission, Ask, Extension, Subject, Ticket, Usage
+from limits import Admission, Ask, Extension, LimitsBackend, Subject, Ticket, Usage
 from server import lifecycle, serve
 
 
@@ -71,12 +74,18 @@ def _no_limits(settings: Settings, redis: Any) -> AdmitAll:
     return AdmitAll()
 
 
-def main() -> None:
-    """Serve like `neuronetz-gateway serve --no-migrate`, minus limits."""
-    lifecycle.make_limits = _no_limits
+def serve_patched(make_limits: Callable[[Settings, Redis | None], LimitsBackend]) -> None:
+    """Serve like `neuronetz-gateway serve --no-migrate`, with `make_limits` in place of the
+    gateway's own (--port N, --workers N; the patch reaches the main process's worker only)."""
+    vars(lifecycle)["make_limits"] = make_limits  # what _build calls
     port = int(sys.argv[sys.argv.index("--port") + 1])
     workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
     serve.run(Settings.from_env(), host="127.0.0.1", port=port, workers=workers, migrate=False)
+
+
+def main() -> None:
+    """Serve like `neuronetz-gateway serve --no-migrate`, minus limits."""
+    serve_patched(_no_limits)
 
 
 if __name__ == "__main__":
