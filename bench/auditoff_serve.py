@@ -8,7 +8,8 @@ its byte counter), a refused request's event is not appended (record() does noth
 does not read the audit stream's byte counter (no bound), and nothing is queued in the worker
 either, so the writer has nothing to write: no audit rows and no usage-ledger rows in
 PostgreSQL. Limits, leases and budget counters in Redis are exactly the gateway's; the writer
-task still runs, idle (blocking reads of the empty streams, a second each).
+task still runs, idle (blocking reads of the empty streams, a second each; the prompt-log
+purge once a minute).
 
 Like nolimits_serve.py it patches the gateway's internals from outside (the product has no
 setting for this), so it may need following when they change; the bench leaves its row out,
