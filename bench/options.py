@@ -69,7 +69,7 @@ def parse(argv: list[str] | None = None) -> Options:
             "proxy with --litellm): req/s, added latency, CPU and Redis per request, peak RSS."
         ),
     )
-    ap.add_argument("--quick", action="store_true", help="short runs (about 2 minutes)")
+    ap.add_argument("--quick", action="store_true", help="short runs (about 2.5 minutes)")
     ap.add_argument("--rounds", type=int, help="interleaved rounds (3; quick 1)")
     ap.add_argument("--seconds", type=float, help="each throughput run (10; quick 2)")
     ap.add_argument("--latency-seconds", type=float, help="each c=1 run (6; quick 1)")
