@@ -40,7 +40,7 @@ audit: install-test
 
 check: test lint typecheck security
 
-## bench: the side-by-side benchmark (bench/README.md); about 15 minutes, BENCH_ARGS=--quick under 2
+## bench: the side-by-side benchmark (bench/README.md); about 19 minutes, BENCH_ARGS=--quick about 2.5
 BENCH_ARGS ?=
 bench: install-test
 	$(BIN)/python -m bench $(BENCH_ARGS)

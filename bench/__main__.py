@@ -68,6 +68,7 @@ def run(opts: Options) -> dict[str, object]:
             admin_db_url=opts.database_url,
             workers=opts.workers,
             nolimits=opts.nolimits,
+            audit_off=opts.audit_off,
             replay=opts.upstream == "replay",
         )
         targets = [stack.upstream, *stack.targets]
@@ -94,6 +95,7 @@ def run(opts: Options) -> dict[str, object]:
         print(f"targets: {', '.join(t.name for t in targets)}; warming up", file=sys.stderr)
         bench.warm_up(scenarios)
         bench.run(scenarios)
+        on_off = report.audit_on_off(bench, scenarios)
         data |= {
             "replay": stack.replay_stats(),
             "redis": {
@@ -103,8 +105,10 @@ def run(opts: Options) -> dict[str, object]:
             },
             "peak_rss_mb": bench.peak_rss(),
             "scenarios": report.results(bench, scenarios),
+            "audit_on_vs_off": on_off,
         }
         report.print_table(bench, scenarios, stack.redis.private)
+        report.print_audit_on_off(on_off)
         if opts.profile:
             print("profile: py-spy", file=sys.stderr, flush=True)
             data["profile"] = [

@@ -44,6 +44,7 @@ class Options:
     litellm: bool
     litellm_spec: str
     nolimits: bool
+    audit_off: bool
     redis_url: str | None
     redis_port: int | None
     database_url: str
@@ -68,7 +69,7 @@ def parse(argv: list[str] | None = None) -> Options:
             "proxy with --litellm): req/s, added latency, CPU and Redis per request, peak RSS."
         ),
     )
-    ap.add_argument("--quick", action="store_true", help="short runs (about 2 minutes)")
+    ap.add_argument("--quick", action="store_true", help="short runs (about 2.5 minutes)")
     ap.add_argument("--rounds", type=int, help="interleaved rounds (3; quick 1)")
     ap.add_argument("--seconds", type=float, help="each throughput run (10; quick 2)")
     ap.add_argument("--latency-seconds", type=float, help="each c=1 run (6; quick 1)")
@@ -91,6 +92,12 @@ def parse(argv: list[str] | None = None) -> Options:
         "--nolimits",
         action="store_true",
         help="add the gateway with limits off (bench/nolimits_serve.py)",
+    )
+    ap.add_argument(
+        "--audit-off",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the gateway with its audit off beside it (bench/auditoff_serve.py; on by default)",
     )
     redis = ap.add_mutually_exclusive_group()
     redis.add_argument("--redis-url", help="use this running Redis (shared: a private namespace)")
@@ -140,6 +147,7 @@ def parse(argv: list[str] | None = None) -> Options:
         litellm=a.litellm,
         litellm_spec=a.litellm_spec,
         nolimits=a.nolimits,
+        audit_off=a.audit_off,
         redis_url=a.redis_url,
         redis_port=a.redis_port,
         database_url=a.database_url,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from bench.measure import Bench
 from bench.scenarios import Scenario
+from bench.stack import AUDIT_OFF
 
 COLUMNS = [  # (figure, heading, format)
     ("rps", "req/s", "{:8.0f}"),
@@ -85,6 +87,69 @@ def targets_check(bench: Bench, scenarios: list[Scenario]) -> list[str]:
         parts = [f"{label}: {_fmt(v)} {'ok' if ok else 'MISSED'}" for label, v, ok in checks]
         lines.append(f"{s.name}: " + "; ".join(parts))
     return lines
+
+
+AUDIT_FIGURES = [  # (figure, label, unit): what the audit adds, gateway minus its audit-off row
+    ("p50_ms", "p50 c=1", " ms"),
+    ("p99_ms", "p99 c=1", " ms"),
+    ("rps", "req/s", ""),
+    ("cpu_us", "CPU", " µs/req"),
+    ("redis_us", "Redis cmd", " µs/req"),
+]
+
+
+def audit_on_off(bench: Bench, scenarios: list[Scenario]) -> dict[str, object] | None:
+    """Per scenario and figure: the gateway's median (audit on), the audit-off row's, their
+    difference per round (the rows run in the same round, side by side) and its median, and
+    the noise: the larger of the two rows' spreads (max - min) over the rounds (None with one
+    round). None when the run has no audit-off row."""
+    if not any(t.name == AUDIT_OFF for t in bench.targets):
+        return None
+    out: dict[str, object] = {}
+    for s in scenarios:
+        on, off = bench.cells[(s.name, "gateway")], bench.cells[(s.name, AUDIT_OFF)]
+        per: dict[str, object] = {}
+        for name, _, _ in AUDIT_FIGURES:
+            a, b = on.values.get(name, []), off.values.get(name, [])
+            diffs = [x - y for x, y in zip(a, b, strict=False)]
+            spreads = [max(v) - min(v) for v in (a, b) if len(v) > 1]
+            per[name] = {
+                "on": on.median(name),
+                "off": off.median(name),
+                "added": statistics.median(diffs) if diffs else None,
+                "added_per_round": diffs,
+                "noise": max(spreads) if spreads else None,
+            }
+        out[s.name] = per
+    return out
+
+
+def print_audit_on_off(data: dict[str, object] | None) -> None:
+    """What the audit adds, per scenario (medians; per-round differences; the noise)."""
+    if data is None:
+        return
+    print(
+        "\naudit on versus off (gateway minus 'gateway, audit off', same run; median over "
+        "rounds [each round's]; noise = the larger round-to-round spread of the two rows):"
+    )
+    for scenario, figures in data.items():
+        assert isinstance(figures, dict)
+        parts = []
+        for name, label, unit in AUDIT_FIGURES:
+            f = figures[name]
+            if f["added"] is None:
+                continue
+            rounds = " ".join(_signed(d) for d in f["added_per_round"])
+            part = f"{label} {_signed(f['added'])}{unit} [{rounds}]"
+            if f["noise"] is not None:
+                within = abs(f["added"]) <= f["noise"]
+                part += f" noise {_fmt(f['noise'])}: {'within' if within else 'ABOVE'}"
+            parts.append(part)
+        print(f"  {scenario}: " + "; ".join(parts))
+
+
+def _signed(v: float) -> str:
+    return f"{v:+.2f}" if abs(v) < 100 else f"{v:+.0f}"
 
 
 def _fmt(v: float | None) -> str:

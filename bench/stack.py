@@ -49,6 +49,7 @@ LIMITS = [
     HIGH,
 ]
 MODELS = ["--models", "llama3.2,all-minilm"]
+AUDIT_OFF = "gateway, audit off"
 
 
 @dataclass
@@ -113,9 +114,9 @@ def start_replay(sup: Supervisor, fake: Target, cpus: str | None) -> Target:
 def gateway_env(db_url: str, redis: RedisBox, upstream: str, workers: int) -> dict[str, str]:
     """The environment `neuronetz-gateway` runs with in this bench (no .env is read: cwd).
 
-    DEFAULT_OUTPUT_RESERVE: without it a request with no output cap reserves the whole remaining
-    budget, so with every budget set, concurrent uncapped requests (embeddings, the paced
-    streams) would be refused; production sets it for the same reason."""
+    Every other setting is the default: an uncapped stream (the paced check's) reserves
+    OUTPUT_RESERVE_STEP (512) output tokens at a time, so concurrent streams are not refused
+    under the key's budgets."""
     return _base_env() | {
         "DATABASE_URL": db_url,
         "REDIS_URL": redis.url,
@@ -124,7 +125,6 @@ def gateway_env(db_url: str, redis: RedisBox, upstream: str, workers: int) -> di
         "GATEWAY_WORKERS": str(workers),
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "info",
-        "DEFAULT_OUTPUT_RESERVE": "512",
     }
 
 
@@ -197,6 +197,14 @@ def start_nolimits(
     return start_gateway(sup, env, key, workers, cpus, name="gateway, no limits", argv=argv)
 
 
+def start_auditoff(
+    sup: Supervisor, env: dict[str, str], key: str, workers: int, cpus: str | None
+) -> Target:
+    """The gateway with its audit off (bench/auditoff_serve.py): what the audit costs."""
+    argv = [sys.executable, str(ROOT / "bench" / "auditoff_serve.py"), "--workers", str(workers)]
+    return start_gateway(sup, env, key, workers, cpus, name=AUDIT_OFF, argv=argv)
+
+
 def start_bare_relay(
     sup: Supervisor, upstream: Target, cpus: str | None, name: str = "bare relay"
 ) -> Target:
@@ -235,6 +243,7 @@ def start_stack(
     admin_db_url: str,
     workers: int,
     nolimits: bool,
+    audit_off: bool,
     replay: bool,
 ) -> Stack:
     """Start the fake (and its replay), Redis, the database, the gateway and the bare relay."""
@@ -256,6 +265,15 @@ def start_stack(
             stack.targets.append(start_nolimits(sup, env, key, workers, cpus_target))
         except BenchError as exc:
             print(f"bench: the no-limits launcher did not start, row left out: {exc}")
+    if audit_off and workers > 1:
+        print(
+            "bench: the audit-off row needs --workers 1 (its patch does not reach spawned workers)"
+        )
+    elif audit_off:
+        try:
+            stack.targets.append(start_auditoff(sup, env, key, workers, cpus_target))
+        except BenchError as exc:
+            print(f"bench: the audit-off launcher did not start, row left out: {exc}")
     return stack
 
 
