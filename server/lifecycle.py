@@ -75,6 +75,17 @@ def make_limits(settings: Settings, redis: Redis | None) -> LimitsBackend:
     )
 
 
+def fallback_bound(settings: Settings) -> int | None:
+    """Bytes a worker's in-process audit queue may hold: twice AUDIT_QUEUE_MAX_BYTES.
+
+    At AUDIT_QUEUE_MAX_BYTES new requests are refused (503); the second half holds the events
+    of the requests refused meanwhile, and those Redis could not take. Past it an event is
+    lost, counted and logged.
+    """
+    bound = settings.audit_queue_max_bytes
+    return None if bound is None else 2 * bound
+
+
 async def _build(app: App) -> Worker:
     """Open everything one worker needs, in dependency order."""
     ctx = app.ctx
@@ -102,7 +113,9 @@ async def _build(app: App) -> Worker:
             negative_ttl=settings.negative_cache_ttl,
             metrics=metrics,
         ),
-        recorder=Recorder(postgres=settings.is_postgres, queue=events),
+        recorder=Recorder(
+            postgres=settings.is_postgres, queue=events, max_bytes=fallback_bound(settings)
+        ),
         backends=BackendRegistry.build(settings, ctx.transport, metrics),
         rules=Rules(
             max_keep_alive=settings.max_keep_alive,

@@ -1,101 +1,23 @@
-"""The in-process audit queue (no Redis: the embedded default) and the writer's view of it.
+"""The writer's view of an in-process audit queue (limits.EventQueue).
 
-LocalQueue has the reader API of limits' in-process event queue (MemoryLimits.events: append,
-take, pending, ack, size_bytes, wait); it stands in for it until that lands, and LocalSource
-reads either. Dead letters stay in this process: counted, logged, the newest kept in memory.
+The queue is MemoryLimits' own (no Redis: the embedded default), or a worker's fallback when
+Redis could not take an event. Dead letters stay in this process: counted, logged, the newest
+kept in memory.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Sequence
 
 from loguru import logger
 
-from limits import QueuedEvent
+from limits import EventQueue
 from server.accounting.source import Entry, QueueStatus
 
 KEPT_DEAD_LETTERS = 1000
-
-
-class EventQueue(Protocol):
-    """The reader API of an in-process event queue."""
-
-    @property
-    def size_bytes(self) -> int: ...
-
-    def __len__(self) -> int: ...
-
-    def take(self, limit: int) -> Sequence[QueuedEvent]: ...
-
-    def pending(self) -> Sequence[QueuedEvent]: ...
-
-    def ack(self, ids: Iterable[int]) -> int: ...
-
-    async def wait(self, timeout: float) -> bool: ...
-
-
-class LocalQueue:
-    """Events queued in this process, byte-counted; taken events stay pending until acked."""
-
-    def __init__(self) -> None:
-        self._queued: deque[QueuedEvent] = deque()
-        self._pending: dict[int, QueuedEvent] = {}
-        self._next = 1
-        self._bytes = 0
-        self._signal = asyncio.Event()
-
-    @property
-    def size_bytes(self) -> int:
-        """Bytes of the events queued or pending."""
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._queued) + len(self._pending)
-
-    def append(self, data: bytes) -> None:
-        """Queue one event."""
-        self._queued.append(QueuedEvent(self._next, data))
-        self._next += 1
-        self._bytes += len(data)
-        self._signal.set()
-
-    def take(self, limit: int) -> list[QueuedEvent]:
-        """Up to `limit` of the oldest queued events, pending until acked."""
-        batch: list[QueuedEvent] = []
-        while self._queued and len(batch) < limit:
-            event = self._queued.popleft()
-            self._pending[event.id] = event
-            batch.append(event)
-        return batch
-
-    def pending(self) -> list[QueuedEvent]:
-        """Events taken and not acked, oldest first."""
-        return list(self._pending.values())
-
-    def ack(self, ids: Iterable[int]) -> int:
-        """Forget written events; how many were pending."""
-        done = 0
-        for i in ids:
-            event = self._pending.pop(i, None)
-            if event is not None:
-                self._bytes -= len(event.data)
-                done += 1
-        return done
-
-    async def wait(self, timeout: float) -> bool:
-        """Wait up to `timeout` s for a queued event; True if one is there."""
-        if not self._queued:
-            self._signal.clear()
-            try:
-                await asyncio.wait_for(self._signal.wait(), timeout)
-            except TimeoutError:
-                return False
-        return True
 
 
 def _summary(data: bytes) -> str:

@@ -85,3 +85,17 @@ async def _rows(expected: int) -> bool:
 
 async def _backlog(recorder: Recorder, expected: int) -> bool:
     return (await recorder.status())["backlog"] == expected
+
+
+async def test_past_its_bound_an_event_is_counted_lost_and_shown(sqlite: None) -> None:
+    from server.accounting.event import encode_event
+
+    one = len(encode_event(refused("size")))
+    recorder = Recorder(postgres=False, max_bytes=3 * one + 10)
+    kept = [recorder.append(encode_event(refused(f"b{n}"))) for n in range(5)]
+    assert kept == [True, True, True, False, False]
+    status = await recorder.status()
+    assert status["lost"] == 2 and status["backlog"] == 3
+    assert await recorder.flush()
+    assert await AuditEvent.all().count() == 3
+    assert recorder.append(encode_event(refused("again")))  # room again once written
