@@ -4,7 +4,9 @@ Sanic waits for a complete header before it looks at a request, so a TLS handsha
 NUL bytes sent to the plain port would sit until the keep-alive timeout; and every byte resets
 its request timer, so a client dripping its header or body is never cut off. This protocol
 refuses a request line that does not start with an HTTP method token (400, connection closed)
-and gives each request REQUEST_TIMEOUT seconds in total to send its header and body.
+and gives each request REQUEST_TIMEOUT seconds in total to send its header and body. Each such
+refusal leaves its audit event like any request (what the first line seems to hold, the status,
+the client's address).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from sanic.exceptions import RequestTimeout
 from sanic.http.constants import Stage
 from sanic.server.protocols.http_protocol import HttpProtocol
 
+from server.accounting.audit import record_refusal, refusal_record
+
 # RFC 9110 token characters, then the space that ends the method.
 _METHOD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}( |$)")
 _BAD_REQUEST = (
@@ -27,6 +31,9 @@ _TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"content-length: 37\r\nconnection: close\r\n\r\nthe request took too long to arrive\r\n"
 )
+
+
+_REFUSALS: set[asyncio.Task[None]] = set()  # their audit events on the way (kept referenced)
 
 
 class GatewayProtocol(HttpProtocol):
@@ -50,7 +57,7 @@ class GatewayProtocol(HttpProtocol):
         if self._checking:
             head = bytes(self.recv_buffer) + data
             if _METHOD.match(head[:33]) is None:
-                self._refuse(_BAD_REQUEST)
+                self._refuse(_BAD_REQUEST, head[:1024], 400, "not_http")
                 return
             self._checking = b" " not in head[:33]
         super().data_received(data)
@@ -71,16 +78,25 @@ class GatewayProtocol(HttpProtocol):
             current.stage is Stage.HANDLER and current.request_body
         ):
             if current.stage is Stage.REQUEST or self._task is None:
-                self._refuse(_TIMEOUT)
+                self._refuse(_TIMEOUT, bytes(self.recv_buffer[:1024]), 408, "request_timeout")
                 return
             current.exception = RequestTimeout("the request took too long to arrive")
             self._task.cancel()
 
-    def _refuse(self, answer: bytes) -> None:
+    def _refuse(self, answer: bytes, head: bytes, status: int, error: str) -> None:
         transport = self.transport
-        if transport is not None:
-            transport.write(answer)
-            transport.close()
+        if transport is None:
+            return
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        transport.write(answer)
+        transport.close()
+        worker = self.app.ctx.worker_
+        if worker is not None:
+            record = refusal_record(head, status, error, client)
+            task = self.loop.create_task(record_refusal(worker, record))
+            _REFUSALS.add(task)
+            task.add_done_callback(_REFUSALS.discard)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Drop the deadline with the connection."""

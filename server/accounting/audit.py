@@ -9,7 +9,7 @@ from server.accounting.admission import admit, settle
 from server.accounting.event import encode_event
 from server.accounting.meter import Counted
 from server.accounting.record import PromptRecord, RequestRecord, now_utc
-from server.context import GatewayRequest, RequestContext
+from server.context import GatewayRequest, RequestContext, Worker, new_request_id
 from server.errors import GatewayError, surface_of
 from server.observe.access import request_finished
 
@@ -114,4 +114,36 @@ async def close_request(request: GatewayRequest, status: int | None = None) -> N
     except LimitsUnavailable:
         appended = False
     if not appended:  # Redis away, or the request's reservation already gone: keep it here
+        worker.recorder.append(event)
+
+
+def refusal_record(head: bytes, status: int, error: str, client_ip: str | None) -> RequestRecord:
+    """The audit record of bytes refused before they were a request (not HTTP, too slow).
+
+    The method and path are what the first line seems to hold (made storable when encoded).
+    """
+    words = head.split(b"\r\n", 1)[0].split(b" ")
+    method = words[0].decode("utf-8", errors="replace") if words and words[0] else "?"
+    path = words[1].decode("utf-8", errors="replace") if len(words) > 1 else ""
+    return RequestRecord(
+        request_id=new_request_id(),
+        surface=surface_of(path),
+        method=method,
+        path=path,
+        status=status,
+        time=now_utc(),
+        client_ip=client_ip,
+        error=error,
+    )
+
+
+async def record_refusal(worker: Worker, record: RequestRecord) -> None:
+    """Queue the event of a connection refused before it became a request (one XADD)."""
+    request_finished(worker.metrics, worker.access, record, route="unmatched", tenant=None)
+    event = encode_event(record)
+    try:
+        appended = await worker.limits.record(event, shard_key=record.request_id)
+    except LimitsUnavailable:
+        appended = False
+    if not appended:
         worker.recorder.append(event)

@@ -365,6 +365,14 @@ def test_odd_requests_are_recorded_and_so_is_everything_after_them(
                     break
         huge, _ = _raw(gw.url, b"GET /api/" + b"a" * 65536 + b" HTTP/1.1\r\n" + auth)
         assert huge == 413  # Sanic refuses a request line over its 16 KiB header limit
+        not_http = [
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(32)),  # TLS hello
+            b"\x00" * 64,
+            b"X" * 33 + b" /api/tags HTTP/1.1\r\n",  # a method longer than any
+            b"MK\xffCALENDAR /api/tags HTTP/1.1\r\n",
+        ]
+        for head in not_http:
+            assert _raw(gw.url, head)[0] == 400
         after = _load(run, gw.url, key, 40)
         answered_by = {_worker_of(gw.url, key) for _ in range(40)}
         events = _events(env, run)
@@ -385,6 +393,11 @@ def test_odd_requests_are_recorded_and_so_is_everything_after_them(
         _fetch(database_url, "SELECT count(*) FROM audit_events WHERE status = 413")
     )
     assert refused >= 1  # the 64 KiB request line is recorded too, as Sanic's 413
+    sql = "SELECT count(*) FROM audit_events WHERE status = 400 AND error = 'not_http'"
+    deadline = time.monotonic() + 10
+    while asyncio.run(_fetch(database_url, sql)) < len(not_http):  # bytes that are no HTTP too
+        assert time.monotonic() < deadline, asyncio.run(_fetch(database_url, sql))
+        time.sleep(0.2)
 
 
 def _worker_of(url: str, key: str) -> str:
