@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -299,3 +300,43 @@ def test_count_tokens_is_not_served(stack: Stack, fake: FakeOllama) -> None:
         )
     assert assert_no_client_key_upstream(fake, "/v1/messages/count_tokens", stack.key) == []
 
+
+def test_a_stream_the_budget_cuts_in_its_text_block_stops_that_block(
+    stack: Stack, fake: FakeOllama
+) -> None:
+    """Two thinking streams (block 0 thinking, block 1 text) share a budget that holds one and
+    a half: one is reserved its first 512 tokens and then refused more, so the gateway cuts it
+    in its text block, and must stop block 1 (it stopped block 0 a second time)."""
+    fake.configure(tokens=600, pace_ms=2)  # 300 thinking tokens, then 300 of text
+    key = create_key(stack.env, "acme", f"cut-{uuid.uuid4().hex[:6]}", "--daily-tokens", "1000")
+
+    def stream(_: int) -> list[Any]:
+        return list(
+            claude(stack.url, key, "x-api-key").messages.create(
+                model="qwen3:8b",
+                max_tokens=100_000,
+                thinking={"type": "enabled", "budget_tokens": 1024},
+                messages=MESSAGES,
+                stream=True,
+            )
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        streams = list(pool.map(stream, range(2)))
+    for events in streams:
+        open_block: int | None = None
+        for event in events:  # every block started once, stopped once, in order
+            if event.type == "content_block_start":
+                assert open_block is None
+                open_block = event.index
+            elif event.type == "content_block_stop":
+                assert open_block == event.index, [e.type for e in events[-4:]]
+                open_block = None
+        assert open_block is None
+        assert [e.type for e in events[-2:]] == ["message_delta", "message_stop"]
+        assert events[-2].delta.stop_reason == "max_tokens"
+        starts = [e.content_block.type for e in events if e.type == "content_block_start"]
+        assert starts == ["thinking", "text"]
+    assert sorted(d["outcome"] for d in fake.decoded("/v1/messages")) == ["cancelled", "done"]
+    totals = fake.token_totals()
+    assert totals["generated"] + totals["prompt_eval_count"] <= 1000 + 5, totals
