@@ -56,18 +56,17 @@ def openai(path: str, model: str, prompt: int, sent: int, include_usage: bool) -
     return out + b"data: [DONE]\n\n"
 
 
-def anthropic(model: str, prompt: int, sent: int) -> bytes:
-    """/v1/messages: the open block stops, message_delta says max_tokens, message_stop."""
+def anthropic(model: str, prompt: int, sent: int, open_block: int | None) -> bytes:
+    """/v1/messages: the open block (if any) stops, message_delta says max_tokens, message_stop."""
     delta = {
         "type": "message_delta",
         "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
         "usage": {"input_tokens": prompt, "output_tokens": sent},
     }
-    return (
-        _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
-        + _sse(delta, "message_delta")
-        + _sse({"type": "message_stop"}, "message_stop")
-    )
+    stop = b""
+    if open_block is not None:
+        stop = _sse({"type": "content_block_stop", "index": open_block}, "content_block_stop")
+    return stop + _sse(delta, "message_delta") + _sse({"type": "message_stop"}, "message_stop")
 
 
 def responses(model: str, prompt: int, sent: int) -> bytes:

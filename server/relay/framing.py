@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from server.accounting.meter import Meter
+import orjson
+
+from server.accounting.meter import Meter, sse_parts
 
 NDJSON = "application/x-ndjson"
 SSE = "text/event-stream"
@@ -115,6 +117,8 @@ class Records:
     A stream whose output is reserved step by step must be able to stop between two records,
     so bytes go on only in whole records, each shown to the meter just before it is sent;
     `strip_usage` drops the usage chunk the gateway asked for, as UsageStripper does.
+    `open_block` is the Anthropic content block the client has seen start and not stop: the
+    one the ending of a stream cut at the budget must stop.
     """
 
     def __init__(self, meter: Meter, content_type: str, *, strip_usage: bool) -> None:
@@ -122,6 +126,7 @@ class Records:
         self.is_sse = content_type.split(";", 1)[0].strip().lower() == SSE
         self.strip_usage = strip_usage and self.is_sse
         self.splitter = Splitter(b"\n\n" if self.is_sse else b"\n")
+        self.open_block: int | None = None
 
     def cut(self, chunk: bytes) -> list[bytes]:
         """The complete records in `chunk`, not yet metered; a partial one is held."""
@@ -140,3 +145,17 @@ class Records:
         if self.meter.sse(record) and self.strip_usage:
             return b""
         return record.replace(ZERO_USAGE, b"") if self.strip_usage else record
+
+    def sent(self, record: bytes) -> None:
+        """Note a record the client got: an Anthropic content block's start or stop."""
+        if not self.is_sse or b"content_block_st" not in record:
+            return
+        name, payload = sse_parts(record)
+        if name == "content_block_stop":
+            self.open_block = None
+        elif name == "content_block_start":
+            try:
+                index = orjson.loads(payload).get("index")
+            except (orjson.JSONDecodeError, AttributeError):
+                return
+            self.open_block = index if isinstance(index, int) else None

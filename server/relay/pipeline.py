@@ -191,7 +191,9 @@ async def _stream(
                 if not done:  # the budget is reached: a normal, truncated answer
                     await upstream.aclose()
                     include = reading.include_usage
-                    tail = ending(reading.kind, target.path, ctx, meter.passed, include)
+                    tail = ending(
+                        reading.kind, target.path, ctx, meter.passed, include, records.open_block
+                    )
                     await response.send(tail)
                     ctx.error = "budget_reached"
             else:

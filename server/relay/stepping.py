@@ -95,18 +95,26 @@ async def send_records(
         if out:
             ctx.sent_first_byte()
             await response.send(out)
+            records.sent(out)
         steps.prefetch(meter.passed)
     return True
 
 
-def ending(kind: Kind, path: str, ctx: RequestContext, sent: int, include_usage: bool) -> bytes:
-    """The length-limited ending of the surface of `kind`."""
+def ending(
+    kind: Kind,
+    path: str,
+    ctx: RequestContext,
+    sent: int,
+    include_usage: bool,
+    open_block: int | None = None,
+) -> bytes:
+    """The length-limited ending of the surface of `kind` (`open_block`: see Records)."""
     model = ctx.model or ""
     prompt = ctx.reading.prompt_tokens if ctx.reading is not None else 0
     if kind is Kind.NATIVE_GENERATE:
         return endings.native(path, model, prompt, sent)
     if kind is Kind.ANTHROPIC_MESSAGES:
-        return endings.anthropic(model, prompt, sent)
+        return endings.anthropic(model, prompt, sent, open_block)
     if kind is Kind.OPENAI_RESPONSES:
         return endings.responses(model, prompt, sent)
     return endings.openai(path, model, prompt, sent, include_usage)

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from server.accounting.meter import Meter, estimate_tokens
-from server.relay.framing import ZERO_USAGE, Passthrough, UsageStripper, forwarder
+from server.relay import endings
+from server.relay.framing import ZERO_USAGE, Passthrough, Records, UsageStripper, forwarder
 
 NDJSON = b"".join(
     json.dumps(o, separators=(",", ":")).encode() + b"\n"
@@ -136,3 +137,39 @@ def test_sse_records_count_the_text_they_carry(event: bytes) -> None:
     meter = Meter(capture=False)
     meter.sse(event % (b"z" * 4000) + b"\n\n")
     assert meter.passed >= 1000
+
+
+def _event(name: str, **data: object) -> bytes:
+    return b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps({"type": name, **data}).encode())
+
+
+def _stops(tail: bytes) -> list[object]:
+    return [
+        json.loads(e.split(b"data: ")[1])["index"]
+        for e in tail.split(b"\n\n")
+        if b"content_block_stop" in e
+    ]
+
+
+def test_a_messages_stream_cut_at_the_budget_stops_the_block_that_is_open() -> None:
+    """Thinking is block 0, text block 1: a cut in the text stops block 1, not 0 again."""
+    records = Records(Meter(capture=False), "text/event-stream", strip_usage=False)
+    assert records.open_block is None
+    thinking = _event("content_block_start", index=0, content_block={"type": "thinking"})
+    delta = _event("content_block_delta", index=0, delta={"text": "content_block_start"})
+    for record, open_block in [
+        (_event("message_start", message={"content": []}), None),
+        (thinking, 0),
+        (delta, 0),
+        (_event("content_block_stop", index=0), None),
+        (_event("content_block_start", index=1, content_block={"type": "text"}), 1),
+    ]:
+        records.sent(records.take(record))
+        assert records.open_block == open_block
+    tail = endings.anthropic("m", 5, 9, records.open_block)
+    assert _stops(tail) == [1] and tail.endswith(
+        b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+    )
+    records.sent(_event("content_block_stop", index=1))
+    between = endings.anthropic("m", 5, 9, records.open_block)  # no block open: none stopped
+    assert _stops(between) == [] and b"message_delta" in between
