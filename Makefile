@@ -36,7 +36,7 @@ security: install-test
 
 ## audit: pip-audit of the installed dependencies; skipped when its source is unreachable
 audit: install-test
-	$(BIN)/python scripts/audit.py
+	$(BIN)/python scripts/pip_audit.py
 
 check: test lint typecheck security
 

@@ -32,7 +32,7 @@ from bench.nolimits_serve import serve_patched
 from config import Settings
 from limits import RedisLimits, Ticket
 from server import lifecycle
-from server.accounting import audit, record
+from server.accounting import closing, record
 
 
 class NoAuditLimits(RedisLimits):
@@ -76,7 +76,7 @@ def _no_event(rec: record.RequestRecord, *, prompt_max: int = 0) -> bytes:
 
 def main() -> None:
     """Serve like `neuronetz-gateway serve --no-migrate`, minus the audit."""
-    vars(audit)["encode_event"] = _no_event  # close_request's name for it
+    vars(closing)["encode_event"] = _no_event  # close_request's name for it
     serve_patched(_no_audit_limits)
 
 

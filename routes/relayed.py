@@ -7,7 +7,7 @@ from typing import Any
 
 from sanic import HTTPResponse, json
 
-from server.accounting.audit import admit_request
+from server.accounting.closing import admit_request
 from server.context import GatewayRequest
 from server.relay.catalog import union
 from server.relay.pipeline import Target, relay

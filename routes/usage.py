@@ -10,7 +10,7 @@ from sanic import Blueprint, HTTPResponse, json
 from tortoise.exceptions import BaseORMException
 
 from server.accounting.admission import subject_of, usage_of
-from server.accounting.audit import admit_request
+from server.accounting.closing import admit_request
 from server.accounting.ledger import BREAKDOWNS, UsageTotals, overall, usage_by
 from server.context import GatewayRequest
 from server.errors import BadRequest, Unavailable

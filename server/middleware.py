@@ -12,7 +12,7 @@ from sanic.handlers import ErrorHandler
 from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 
-from server.accounting.audit import close_request
+from server.accounting.closing import close_request
 from server.context import App, GatewayRequest
 from server.errors import GatewayError, MethodNotAllowed, NotFound, PayloadTooLarge, error_response
 

@@ -16,7 +16,7 @@ from tortoise.exceptions import BaseORMException
 from config import Settings, SettingsError
 from models import KeyStatus, TenantStatus
 from server import db
-from server.admin import output, service, usage
+from server.admin import front, output, service
 from server.admin.flags import (
     CliError,
     T,
@@ -251,12 +251,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     fire.core.Display = _display
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        shown = usage.check(Cli, args)
+        shown = front.check(Cli, args)
         if shown is not None:
             print(shown)
             return
-        fire.Fire(Cli(), command=args, name=usage.PROG)
-    except usage.UsageError as exc:
+        fire.Fire(Cli(), command=args, name=front.PROG)
+    except front.UsageError as exc:
         _fail(str(exc), code=2)
     except (CliError, SettingsError) as exc:  # settings also fail late: serve, SQLite paths
         _fail(str(exc))

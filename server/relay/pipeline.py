@@ -11,7 +11,7 @@ from loguru import logger
 
 from limits import Ask, OutputKind
 from server.accounting.admission import admit, rate_headers
-from server.accounting.audit import admit_request, close_request
+from server.accounting.closing import admit_request, close_request
 from server.accounting.meter import Meter
 from server.auth.principal import Principal
 from server.context import CLIENT_GONE, GatewayRequest, RequestContext, Worker

@@ -19,7 +19,7 @@ from sanic.exceptions import RequestTimeout
 from sanic.http.constants import Stage
 from sanic.server.protocols.http_protocol import HttpProtocol
 
-from server.accounting.audit import record_refusal, refusal_record
+from server.accounting.closing import record_refusal, refusal_record
 
 # RFC 9110 token characters, then the space that ends the method.
 _METHOD = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}( |$)")
