@@ -180,12 +180,14 @@ class Gateway:
 @contextmanager
 def replicas(env: dict[str, str], count: int = 2, workers: int = 2) -> Iterator[list[Gateway]]:
     """`count` replicas of `serve --workers N` on one environment, started together (the first
-    migrates), stopped at the end."""
+    migrates) and stopped together."""
     started = [Gateway(env, workers=workers, migrate=n == 0) for n in range(count)]
     try:
         with ThreadPoolExecutor(count) as pool:
             list(pool.map(Gateway.start, started))
         yield started
     finally:
+        for gw in started:
+            gw.terminate()  # all of them drain at once
         for gw in started:
             gw.stop()

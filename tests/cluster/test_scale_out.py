@@ -107,6 +107,14 @@ def test_audit_events_of_every_node_reach_postgresql(
     for key in keys:
         mine = Counter(e["status"] for e in events if e["key_prefix"] == key[:11])
         assert mine == Counter({200: 5, 429: 5}), (key[:11], mine)
+    # what reads the streams and the backends' shared state across the nodes
+    for url in _urls(deployment):
+        ready = httpx.get(url + "/readyz", timeout=10)
+        assert ready.status_code == 200 and ready.json()["checks"]["redis"] == "ok", ready.text
+        assert isinstance(ready.json()["audit"]["backlog"], int), ready.text
+    assert json.loads(cli(deployment.env, "audit", "--dead-letter", "--json").stdout) == []
+    listed = json.loads(cli(deployment.env, "list-backends", "--json").stdout)
+    assert [b["in_flight"] for b in listed] == [0], listed
 
 
 async def _load(
