@@ -31,9 +31,15 @@ class RedisTarget:
     url: str  # one server's URL (for a cluster: the first node's, with the user and options)
     cluster: bool
     nodes: tuple[tuple[str, int], ...] = ()  # a cluster's startup nodes, the first included
+    node_urls: tuple[str, ...] = ()  # the URL of each of them, as one server (user, options)
 
     def __repr__(self) -> str:
         return f"RedisTarget(url=***, cluster={self.cluster}, nodes={self.nodes!r})"
+
+    @property
+    def server_urls(self) -> tuple[str, ...]:
+        """Every server one may talk to on its own: the one server, or each startup node."""
+        return self.node_urls or (self.url,)
 
 
 def _node(part: str) -> tuple[str, int]:
@@ -66,10 +72,15 @@ def _cluster(scheme: str, rest: str) -> RedisTarget:
         raise RedisUrlError("no cluster node given (expected host:port,host:port)")
     path, _, query = tail.partition("?")
     _database(path)
-    host, port = nodes[0]
-    shown = f"[{host}]" if ":" in host else host
-    first = urlunsplit((CLUSTER_SCHEMES[scheme], f"{user}{at}{shown}:{port}", "", query, ""))
-    return RedisTarget(url=first, cluster=True, nodes=nodes)
+    urls = tuple(
+        urlunsplit((CLUSTER_SCHEMES[scheme], f"{user}{at}{_shown(host)}:{port}", "", query, ""))
+        for host, port in nodes
+    )
+    return RedisTarget(url=urls[0], cluster=True, nodes=nodes, node_urls=urls)
+
+
+def _shown(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def redis_target(url: str, *, cluster: bool = False) -> RedisTarget:
@@ -89,4 +100,4 @@ def redis_target(url: str, *, cluster: bool = False) -> RedisTarget:
         raise RedisUrlError("several nodes need redis+cluster://host:port,host:port")
     host, port = _node(parts.netloc.rpartition("@")[2])
     _database(parts.path)
-    return RedisTarget(url=url, cluster=True, nodes=((host, port),))
+    return RedisTarget(url=url, cluster=True, nodes=((host, port),), node_urls=(url,))

@@ -21,7 +21,7 @@ from tortoise.exceptions import BaseORMException
 from config import Settings
 from limits import REDIS_ERRORS, AnyRedis
 from server.auth.keycache import KeyCache
-from server.redis_factory import open_redis
+from server.redis_factory import open_servers
 
 
 def channel(namespace: str) -> str:
@@ -56,18 +56,22 @@ class Invalidation:
 async def publish(settings: Settings, message: Invalidation) -> bool:
     """Announce a change to every worker of every replica; False without Redis.
 
-    Without Redis the embedded server notices changes by polling the database instead.
+    On a cluster it is published on the first startup node that answers: a message published
+    on any node reaches the subscribers of every node. Without Redis the embedded server
+    notices changes by polling the database instead.
     """
     if settings.redis_url is None:
         return False
-    client = open_redis(settings, timeout=2.0, connect_timeout=1.0, retries=2)
-    try:
-        await client.publish(channel(settings.redis_namespace), message.encode())
-    except REDIS_ERRORS:
-        return False
-    finally:
-        await client.aclose()
-    return True
+    data = message.encode()
+    for client in open_servers(settings, timeout=2.0, connect_timeout=1.0, retries=1):
+        try:
+            await client.publish(channel(settings.redis_namespace), data)
+            return True
+        except REDIS_ERRORS as exc:
+            logger.info("invalidation not published ({})", type(exc).__name__)
+        finally:
+            await client.aclose()
+    return False
 
 
 _CHANGES = (

@@ -16,36 +16,42 @@ def test_one_server_is_not_a_cluster() -> None:
     s = _settings(REDIS_URL="redis://:pw@h:6380/2")
     assert s.redis_cluster is False
     assert s.redis == RedisTarget(url="redis://:pw@h:6380/2", cluster=False)
+    assert s.redis.server_urls == ("redis://:pw@h:6380/2",)
 
 
 @pytest.mark.parametrize(
-    ("url", "first", "nodes"),
+    ("url", "urls", "nodes"),
     [
         (
             "redis+cluster://10.0.0.1:7000,10.0.0.2:7001/",
-            "redis://10.0.0.1:7000",
+            ("redis://10.0.0.1:7000", "redis://10.0.0.2:7001"),
             (("10.0.0.1", 7000), ("10.0.0.2", 7001)),
         ),
         (
             "rediss+cluster://gw:p%40ss@a.example:7000,b.example/0?ssl_cert_reqs=none",
-            "rediss://gw:p%40ss@a.example:7000?ssl_cert_reqs=none",
+            (
+                "rediss://gw:p%40ss@a.example:7000?ssl_cert_reqs=none",
+                "rediss://gw:p%40ss@b.example:6379?ssl_cert_reqs=none",
+            ),
             (("a.example", 7000), ("b.example", 6379)),
         ),
-        ("redis+cluster://[::1]:7000", "redis://[::1]:7000", (("::1", 7000),)),
+        ("redis+cluster://[::1]:7000", ("redis://[::1]:7000",), (("::1", 7000),)),
     ],
 )
 def test_a_cluster_url_lists_its_startup_nodes(
-    url: str, first: str, nodes: tuple[tuple[str, int], ...]
+    url: str, urls: tuple[str, ...], nodes: tuple[tuple[str, int], ...]
 ) -> None:
     s = _settings(REDIS_URL=url)
     assert s.redis_cluster is True
-    assert s.redis == RedisTarget(url=first, cluster=True, nodes=nodes)
+    assert s.redis == RedisTarget(url=urls[0], cluster=True, nodes=nodes, node_urls=urls)
+    assert s.redis.server_urls == urls
 
 
 def test_the_switch_makes_a_plain_url_name_a_cluster_node() -> None:
     for flag in ("1", "true", "yes"):
         s = _settings(REDIS_URL="redis://h:7000", REDIS_CLUSTER=flag)
         assert s.redis_cluster and s.redis is not None and s.redis.nodes == (("h", 7000),)
+        assert s.redis.server_urls == ("redis://h:7000",)
     assert not _settings(REDIS_URL="redis://h:7000", REDIS_CLUSTER="0").redis_cluster
 
 
