@@ -6,9 +6,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from redis.crc import key_slot
 
 from tests.gateway import free_port
@@ -16,9 +18,19 @@ from tests.gateway import free_port
 TOOLS = ("redis-server", "redis-cli")
 
 
-def missing_tools() -> list[str]:
-    """The Redis programs this needs that are not installed."""
-    return [tool for tool in TOOLS if shutil.which(tool) is None]
+@contextmanager
+def running_cluster(workdir: Path) -> Iterator[LocalCluster]:
+    """A started cluster, killed at the end; the test is skipped (only) when redis-server or
+    redis-cli is not installed."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"a Redis Cluster needs {' and '.join(missing)} (apt-get install redis-server)")
+    cluster = LocalCluster(workdir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 class LocalCluster:

@@ -7,7 +7,6 @@ import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -16,21 +15,14 @@ from tests.fake_ollama.runner import FakeOllama
 from tests.gateway import cli, replicas
 from tests.limits_e2e.conftest import Cluster as Deployment
 from tests.limits_e2e.conftest import env_for
-from tests.redis_cluster import LocalCluster, missing_tools
+from tests.redis_cluster import LocalCluster, running_cluster
 
 
 @pytest.fixture(scope="package")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """Three masters on free ports, in a temporary directory; killed at the end."""
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"a Redis Cluster needs {' and '.join(missing)} (apt-get install redis-server)")
-    cluster = LocalCluster(Path(tmp_path_factory.mktemp("redis-cluster")))
-    try:
-        cluster.start()
+    with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="package")

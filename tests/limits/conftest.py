@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -15,7 +15,6 @@ import pytest_asyncio
 from redis.asyncio import Redis, RedisCluster
 
 from limits import AnyRedis, KeySpace, Limits, LimitsBackend, MemoryLimits, RedisLimits, Subject
-from tests.redis_cluster import LocalCluster, missing_tools
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 UTC = ZoneInfo("UTC")
@@ -98,20 +97,6 @@ class Harness:
                 await client.delete(key)
         finally:
             await client.aclose()
-
-
-@pytest.fixture(scope="session")
-def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A three-master Redis Cluster for the session: the URL of one of its nodes."""
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"a Redis Cluster needs {' and '.join(missing)} (apt-get install redis-server)")
-    cluster = LocalCluster(tmp_path_factory.mktemp("limits-cluster"))
-    try:
-        cluster.start()
-        yield f"redis://127.0.0.1:{cluster.ports[0]}"
-    finally:
-        cluster.stop()
 
 
 @pytest_asyncio.fixture(params=["memory", "redis", "cluster"])
