@@ -117,6 +117,18 @@ def test_audit_events_of_every_node_reach_postgresql(
     assert [b["in_flight"] for b in listed] == [0], listed
 
 
+def test_revocation_reaches_every_worker_of_both_replicas_within_a_second(
+    deployment: Deployment, tenants: dict[int, str]
+) -> None:
+    key = deployment.key(next(iter(tenants.values())))
+    for gw in deployment.replicas:  # every worker accepts (and so caches) the key
+        assert all(s == {200} for s in per_worker(gw.url, key).values())
+    cli(deployment.env, "revoke-key", "--prefix", key[:11])
+    time.sleep(1.0)
+    for gw in deployment.replicas:
+        assert all(s == {401} for s in per_worker(gw.url, key).values())
+
+
 async def _load(
     urls: list[str], keys: dict[str, str], stop: asyncio.Event, seen: list[tuple[float, str, int]]
 ) -> None:
@@ -207,16 +219,3 @@ def test_a_node_that_crashes_and_rejoins_empty_costs_503s_never_a_500(
         assert r.status_code == 200, r.text
     events = _audit(deployment.env, lambda e: e["client_request_id"] in ids, want=len(ids))
     assert {e["client_request_id"] for e in events} == ids
-
-
-def test_revocation_reaches_every_worker_of_both_replicas_within_a_second(
-    deployment: Deployment, tenants: dict[int, str]
-) -> None:
-    """Run after the node restart above: workers whose subscription was on that node are back."""
-    key = deployment.key(next(iter(tenants.values())))
-    for gw in deployment.replicas:  # every worker accepts (and so caches) the key
-        assert all(s == {200} for s in per_worker(gw.url, key).values())
-    cli(deployment.env, "revoke-key", "--prefix", key[:11])
-    time.sleep(1.0)
-    for gw in deployment.replicas:
-        assert all(s == {401} for s in per_worker(gw.url, key).values())

@@ -1,5 +1,9 @@
 """The gateway's Redis parts on the cluster, in-process: the audit source over every shard, and
-an invalidation subscriber that loses its node."""
+an invalidation subscriber that loses its node.
+
+Runs after test_scale_out (files run in name order): the node killed here leaves the gateways
+connections that fail once at their next use (a 503, by design: no retries), which must not
+land in the middle of test_scale_out's exact counts."""
 
 from __future__ import annotations
 
