@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from config.dotenv import read_dotenv
 from config.durations import parse_duration
+from config.redis_target import EXPECTED as REDIS_EXPECTED
+from config.redis_target import RedisTarget, RedisUrlError, redis_target
 
 T = TypeVar("T")
 
@@ -50,6 +52,7 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    redis_cluster: bool = False  # REDIS_CLUSTER: REDIS_URL names a node of a Redis Cluster
     redis_namespace: str = "nzgw"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -99,6 +102,13 @@ class Settings:
     def tz(self) -> ZoneInfo:
         """The time zone in which daily and monthly budgets reset."""
         return ZoneInfo(self.budget_timezone)
+
+    @property
+    def redis(self) -> RedisTarget | None:
+        """Where Redis is (one server or a cluster's startup nodes); None without REDIS_URL."""
+        if self.redis_url is None:
+            return None
+        return redis_target(self.redis_url, cluster=self.redis_cluster)
 
     @property
     def is_postgres(self) -> bool:
@@ -194,12 +204,6 @@ def _port(raw: str) -> int:
 
 def _database_url(raw: str) -> str:
     if not raw.startswith(("postgres://", "postgresql://", "sqlite://")):
-        raise ValueError(raw)
-    return raw
-
-
-def _redis_url(raw: str) -> str:
-    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
         raise ValueError(raw)
     return raw
 
@@ -375,9 +379,31 @@ def _non_negative_seconds(raw: str) -> float:
     return value
 
 
+def _redis_from(env: Mapping[str, str]) -> tuple[str | None, bool]:
+    """REDIS_URL and whether it names a Redis Cluster (its scheme, or REDIS_CLUSTER)."""
+    url = env.get("REDIS_URL", "").strip() or None
+    flag = _get(env, "REDIS_CLUSTER", _bool, False, "true or false (1 or 0)")
+    if url is None:
+        if flag:
+            raise SettingsError(
+                "REDIS_CLUSTER is set but REDIS_URL is not: set REDIS_URL to a node of the "
+                "cluster (redis://host:port) or to redis+cluster://host:port,host:port"
+            )
+        return None, False
+    try:
+        target = redis_target(url, cluster=flag)
+    except RedisUrlError as exc:
+        also = " (REDIS_CLUSTER is set)" if flag else ""
+        raise SettingsError(
+            f"REDIS_URL is invalid (its value is not shown: it may hold a secret){also}: {exc}; "
+            f"expected {REDIS_EXPECTED}"
+        ) from None
+    return url, target.cluster
+
+
 def _parse(env: Mapping[str, str]) -> Settings:
     d = Settings()
-    redis_url = _get(env, "REDIS_URL", _redis_url, None, "a redis:// or rediss:// URL")
+    redis_url, redis_cluster = _redis_from(env)
     default_workers = (os.cpu_count() or 1) if redis_url else 1
     workers = _get(env, "GATEWAY_WORKERS", _positive_int, default_workers, "a positive integer")
     if workers > 1 and redis_url is None:
@@ -395,6 +421,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
             env, "DATABASE_URL", _database_url, d.database_url, "a postgres:// or sqlite:// URL"
         ),
         redis_url=redis_url,
+        redis_cluster=redis_cluster,
         redis_namespace=_get(
             env, "REDIS_NAMESPACE", _namespace, d.redis_namespace, "letters, digits, - or _"
         ),

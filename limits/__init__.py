@@ -26,13 +26,16 @@ from limits.protocol import (
     LimitsUnavailable,
 )
 from limits.redis_backend import RedisLimits
+from limits.redis_client import REDIS_ERRORS, AnyRedis, is_cluster, run_script
 
 __all__ = [
     "EVENT_SHARDS",
     "LAPSE_GRACE_S",
     "NON_STREAM_OUTPUT_CAP",
     "OUTPUT_RESERVE_STEP",
+    "REDIS_ERRORS",
     "Admission",
+    "AnyRedis",
     "Ask",
     "EventQueue",
     "EventStream",
@@ -51,5 +54,7 @@ __all__ = [
     "Subject",
     "Ticket",
     "Usage",
+    "is_cluster",
+    "run_script",
     "shard_of",
 ]

@@ -10,12 +10,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from redis import exceptions as rexc
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from limits.keyspace import EVENT_SHARDS, EventStream, KeySpace
 from limits.policy import OUTPUT_KINDS, Admission, Ask, Extension, Subject, Ticket, Usage
 from limits.protocol import NON_STREAM_OUTPUT_CAP, OUTPUT_RESERVE_STEP, LimitsUnavailable
+from limits.redis_client import UNAVAILABLE, AnyRedis, run_script
 from limits.settings import Tuning
 from limits.verdict import (
     limit_args,
@@ -29,23 +29,12 @@ from limits.windows import window_ids
 
 UTC = ZoneInfo("UTC")
 
-# redis-py's errors that mean "Redis cannot serve us now" (BusyLoadingError is a ConnectionError)
-_UNAVAILABLE: tuple[type[Exception], ...] = (
-    rexc.ConnectionError,
-    rexc.TimeoutError,
-    rexc.ClusterDownError,
-    rexc.TryAgainError,
-    rexc.MasterDownError,
-    rexc.ReadOnlyError,
-    OSError,
-)
-
 
 @asynccontextmanager
 async def _translated() -> AsyncIterator[None]:
     try:
         yield
-    except _UNAVAILABLE as exc:
+    except UNAVAILABLE as exc:
         raise LimitsUnavailable(f"redis unavailable: {exc}") from exc
     except rexc.ResponseError as exc:
         if "already in flight" in str(exc):
@@ -71,7 +60,7 @@ class RedisLimits:
 
     def __init__(
         self,
-        client: Redis,
+        client: AnyRedis,
         *,
         tz: ZoneInfo = UTC,
         namespace: str = "nzgw",
@@ -105,13 +94,9 @@ class RedisLimits:
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA straight away (the Script wrapper costs a type check per call); a Redis
-        that lost its script cache (a restart, SCRIPT FLUSH) gets it loaded again."""
-        script = self._scripts[name]
+        (or cluster node) that lost its script cache gets the script by EVAL, on that node."""
         async with _translated():
-            try:
-                return await self._client.evalsha(script.sha, len(keys), *keys, *args)
-            except rexc.NoScriptError:
-                return await script(keys=keys, args=args)
+            return await run_script(self._client, self._scripts[name], keys, args)
 
     def _windows(self, now: float | None) -> tuple[float, str, str]:
         t = time.time() if now is None else now

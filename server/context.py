@@ -7,14 +7,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
 import httpx
 from sanic import Request, Sanic
 from sanic.config import Config
 
 from config import Settings
-from limits import Admission, LimitsBackend, Ticket
+from limits import Admission, AnyRedis, LimitsBackend, Ticket
 from server.accounting.meter import Counted, Meter
 from server.accounting.recorder import Recorder
 from server.accounting.writer import Writer
@@ -27,9 +27,6 @@ from server.observe.metrics import Metrics
 from server.relay.backends import BackendRegistry
 from server.relay.body import Reading, Rules
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
 CLIENT_GONE = "client_disconnected"
 # Ways an answer ends early after the backend received the request: charged, not free.
 CUT_SHORT = frozenset({CLIENT_GONE, "upstream_timeout", "BadGateway", "BackendDown"})
@@ -41,7 +38,7 @@ class Worker:
     """Everything one worker holds open; built in before_server_start, closed in reverse."""
 
     settings: Settings
-    redis: Redis | None
+    redis: AnyRedis | None
     limits: LimitsBackend
     owns_limits: bool  # False when the limits backend was injected (tests close their own)
     cache: KeyCache

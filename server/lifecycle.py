@@ -7,12 +7,9 @@ import os
 import time
 
 from loguru import logger
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from config import Settings
-from limits import LimitsBackend, LimitsUnavailable, MemoryLimits, RedisLimits
+from limits import AnyRedis, LimitsBackend, LimitsUnavailable, MemoryLimits, RedisLimits
 from server.accounting.process import WRITER_PROCESS, run_writer_process
 from server.accounting.queue import StreamSource
 from server.accounting.recorder import Recorder
@@ -25,6 +22,7 @@ from server.db import close_db, init_db
 from server.observe.logs import AccessLog, setup_logging
 from server.observe.metrics import Metrics, serve_exposition
 from server.observe.readiness import audit_detail
+from server.redis_factory import open_redis
 from server.relay.backends import BackendRegistry
 from server.relay.body import Rules
 
@@ -39,21 +37,7 @@ WRITER_GRACE = 12.0  # longer than the connections' drain: the last requests' ev
 START_PROBE_TIMEOUT = 5.0
 
 
-def make_redis(url: str) -> Redis:
-    """A client that fails fast (no retry storm), so fail-closed answers come within a second."""
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=64,
-        timeout=2.0,
-        socket_connect_timeout=1.0,
-        socket_timeout=2.0,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=10,
-    )
-    return Redis(connection_pool=pool)
-
-
-def make_limits(settings: Settings, redis: Redis | None) -> LimitsBackend:
+def make_limits(settings: Settings, redis: AnyRedis | None) -> LimitsBackend:
     """The Redis limits backend when Redis is configured, else the in-process one."""
     if redis is None:
         return MemoryLimits(
@@ -91,7 +75,7 @@ async def _build(app: App) -> Worker:
     ctx = app.ctx
     settings = ctx.settings
     await init_db(settings)
-    redis = make_redis(settings.redis_url) if settings.redis_url else None
+    redis = open_redis(settings) if settings.redis_url else None  # fails fast: 503s in ~1 s
     cache = KeyCache(
         size=settings.key_cache_size,
         ttl=settings.key_cache_ttl,
@@ -150,8 +134,7 @@ async def heartbeat(worker: Worker) -> None:
 
 def stream_writer(settings: Settings) -> Writer:
     """A writer of the audit streams inside this worker (one worker: no manager process)."""
-    assert settings.redis_url is not None
-    client = Redis.from_url(settings.redis_url, socket_timeout=10.0, socket_connect_timeout=2.0)
+    client = open_redis(settings, timeout=10.0, connect_timeout=2.0, retries=3)
     return Writer(StreamSource(client, settings.redis_namespace), postgres=settings.is_postgres)
 
 

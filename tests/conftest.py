@@ -10,6 +10,7 @@ import pytest
 
 from config import Settings
 from tests import dbs
+from tests.redis_cluster import running_cluster
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -63,3 +64,11 @@ def redis_namespace() -> str:
 def settings(database_url: str, redis_namespace: str) -> Settings:
     """Settings on the test's own database and Redis namespace."""
     return Settings(database_url=database_url, redis_url=REDIS_URL, redis_namespace=redis_namespace)
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A three-master Redis Cluster for the session (started when first asked for): the URL
+    of one of its nodes. Tests that kill nodes start their own (tests/cluster)."""
+    with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield f"redis://127.0.0.1:{cluster.ports[0]}"

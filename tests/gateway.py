@@ -9,6 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Self
 
@@ -59,6 +62,23 @@ def create_key(env: dict[str, str], tenant: str, name: str, *flags: str) -> str:
     ]
     assert len(keys) == 1, out
     return keys[0]
+
+
+def per_worker(url: str, key: str, workers: int = 2, tries: int = 400) -> dict[str, set[int]]:
+    """Statuses per worker (x-gateway-worker), on fresh connections until every worker answered."""
+    seen: dict[str, set[int]] = {}
+    for n in range(tries):
+        r = httpx.get(
+            url + "/v1/usage",
+            headers={"Authorization": f"Bearer {key}", "Connection": "close"},
+            timeout=10,
+        )
+        seen.setdefault(r.headers["x-gateway-worker"], set()).add(r.status_code)
+        if len(seen) >= workers and n > 20:
+            break
+        time.sleep(0.005)
+    assert len(seen) == workers, seen
+    return seen
 
 
 class Gateway:
@@ -155,3 +175,19 @@ class Gateway:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self._log.close()
+
+
+@contextmanager
+def replicas(env: dict[str, str], count: int = 2, workers: int = 2) -> Iterator[list[Gateway]]:
+    """`count` replicas of `serve --workers N` on one environment, started together (the first
+    migrates) and stopped together."""
+    started = [Gateway(env, workers=workers, migrate=n == 0) for n in range(count)]
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(Gateway.start, started))
+        yield started
+    finally:
+        for gw in started:
+            gw.terminate()  # all of them drain at once
+        for gw in started:
+            gw.stop()

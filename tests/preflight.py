@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from urllib.parse import urlsplit
@@ -36,6 +37,13 @@ def main() -> int:
             missing.append(f"{name} is not reachable at {host}:{port}. Install/start it: {hint}")
     for line in missing:
         print(f"error: {line}", file=sys.stderr)
+    tools = [t for t in ("redis-server", "redis-cli") if shutil.which(t) is None]
+    if tools:
+        print(
+            f"warning: {' and '.join(tools)} not found: the Redis Cluster tests will be skipped "
+            "(apt-get install -y redis-server)",
+            file=sys.stderr,
+        )
     return 1 if missing else 0
 
 

@@ -14,13 +14,13 @@ import os
 import signal
 
 from loguru import logger
-from redis.asyncio import Redis
 
 from config import Settings
 from server.accounting.queue import StreamSource
 from server.accounting.writer import Writer
 from server.db import close_db, init_db
 from server.observe.logs import setup_logging
+from server.redis_factory import open_redis
 
 WRITER_PROCESS = "AuditWriter"
 
@@ -36,7 +36,7 @@ async def serve_writer(settings: Settings, *, grace: float, claim_idle: float) -
         raise ValueError("the audit writer process reads Redis streams: REDIS_URL is not set")
     setup_logging(settings.log_format, settings.log_level)
     await init_db(settings)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=10.0, socket_connect_timeout=2.0)
+    redis = open_redis(settings, timeout=10.0, connect_timeout=2.0, retries=3)
     source = StreamSource(redis, settings.redis_namespace, claim_idle=claim_idle)
     writer = Writer(source, postgres=settings.is_postgres)
     loop = asyncio.get_running_loop()

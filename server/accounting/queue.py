@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from limits import KeySpace
+from limits import AnyRedis, KeySpace, run_script
 from server.accounting.source import Entry, QueueStatus
+from server.accounting.stream_reads import read_new, text
 
 GROUP = "writers"
 EVENT_SHARDS = 16
@@ -83,13 +83,9 @@ def consumer_name() -> str:
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _entry(shard: int, entry_id: bytes | str, fields: dict[bytes, bytes]) -> Entry:
     """An entry as read; one without an event field is kept (as empty) to be dead-lettered."""
-    return Entry(shard, _text(entry_id), fields.get(EVENT_FIELD, b""))
+    return Entry(shard, text(entry_id), fields.get(EVENT_FIELD, b""))
 
 
 class StreamSource:
@@ -97,7 +93,7 @@ class StreamSource:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: AnyRedis,
         namespace: str,
         *,
         consumer: str | None = None,
@@ -105,7 +101,7 @@ class StreamSource:
         claim_every: float = 10.0,
         forget_idle: float = 3600.0,
     ) -> None:
-        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if redis.get_connection_kwargs().get("decode_responses"):
             raise ValueError("the audit writer needs a Redis client that returns bytes")
         self.redis = redis
         self.shards = shard_keys(namespace)
@@ -114,7 +110,7 @@ class StreamSource:
         self.claim_every = claim_every
         self.forget_idle_ms = int(forget_idle * 1000)
         self._next_claim = 0.0
-        self._spare: list[Entry] = []  # read beyond a batch (one XREADGROUP covers every shard)
+        self._spare: list[Entry] = []  # read beyond a batch (one read covers every shard)
         self._next_forget = time.monotonic() + claim_every
         self._ack = redis.register_script(ACK_SCRIPT)
         self._dead = redis.register_script(DEAD_SCRIPT)
@@ -156,18 +152,9 @@ class StreamSource:
         if now >= self._next_forget:
             self._next_forget = now + max(self.claim_every, 60.0)
             await self._forget_idle_consumers()
-        streams: dict[Any, Any] = {s.stream: ">" for s in self.shards}
-        ms = int(block * 1000) or None
-        replies: Any = await self.redis.xreadgroup(
-            GROUP, self.consumer, streams, count=count, block=ms
-        )
-        index = {s.stream: n for n, s in enumerate(self.shards)}
-        entries = [
-            _entry(index[_text(name)], entry_id, fields)
-            for name, items in replies or []
-            for entry_id, fields in items
-            if fields is not None
-        ]
+        streams = [s.stream for s in self.shards]
+        read = await read_new(self.redis, GROUP, self.consumer, streams, count, block)
+        entries = [_entry(n, entry_id, fields) for n, entry_id, fields in read]
         self._spare = entries[count:]
         return entries[:count]
 
@@ -186,7 +173,7 @@ class StreamSource:
         """Drop consumers of past processes that hold nothing (XINFO stays short)."""
         for shard in self.shards:
             for info in await self.redis.xinfo_consumers(shard.stream, GROUP):
-                name = _text(info["name"])
+                name = text(info["name"])
                 idle = int(info["idle"])
                 if name != self.consumer and not info["pending"] and idle >= self.forget_idle_ms:
                     await self.redis.xgroup_delconsumer(shard.stream, GROUP, name)
@@ -207,14 +194,13 @@ class StreamSource:
             args: list[str | int] = [GROUP]
             for entry_id in ids:
                 args += [entry_id, sizes[(n, entry_id)]]
-            await self._ack(keys=[shard.stream, shard.bytes], args=args)
+            await run_script(self.redis, self._ack, [shard.stream, shard.bytes], args)
 
     async def dead_letter(self, entry: Entry, why: str) -> None:
         """Move an entry PostgreSQL refused (or that is no event) to its shard's dead letters."""
         shard = self.shards[entry.shard]
-        await self._dead(
-            keys=[shard.stream, shard.bytes, shard.dead], args=[GROUP, entry.id, entry.data, why]
-        )
+        keys = [shard.stream, shard.bytes, shard.dead]
+        await run_script(self.redis, self._dead, keys, [GROUP, entry.id, entry.data, why])
 
     async def status(self) -> QueueStatus:
         """The backlog, its bytes and age, and the dead letters, over every shard."""
@@ -228,8 +214,10 @@ def _by_shard(entries: Sequence[Entry]) -> dict[int, list[str]]:
     return out
 
 
-async def stream_status(redis: Redis, shards: Sequence[ShardKeys]) -> QueueStatus:
-    """What the streams hold: events not yet written, their bytes, the oldest's age, dead letters."""
+async def stream_status(redis: AnyRedis, shards: Sequence[ShardKeys]) -> QueueStatus:
+    """What the streams hold: events not yet written, their bytes, the oldest's age, dead letters.
+
+    One pipeline (on a cluster: one round trip per node)."""
     pipe = redis.pipeline(transaction=False)
     for shard in shards:
         pipe.xlen(shard.stream)
@@ -245,7 +233,7 @@ async def stream_status(redis: Redis, shards: Sequence[ShardKeys]) -> QueueStatu
         size += max(int(counter or 0), 0)
         dead += int(dead_length)
         if first:
-            ms = int(_text(first[0][0]).split("-", 1)[0])
+            ms = int(text(first[0][0]).split("-", 1)[0])
             oldest_ms = ms if oldest_ms is None else min(oldest_ms, ms)
     age = None if oldest_ms is None else max(time.time() - oldest_ms / 1000, 0.0)
     return QueueStatus(backlog=backlog, bytes=size, dead_letters=dead, oldest_age_s=age)
@@ -263,7 +251,7 @@ class DeadLetter:
 
 
 async def read_dead_letters(
-    redis: Redis, namespace: str, *, limit: int | None = None
+    redis: AnyRedis, namespace: str, *, limit: int | None = None
 ) -> list[DeadLetter]:
     """Dead letters of every shard, newest first."""
     found: list[DeadLetter] = []
@@ -273,9 +261,9 @@ async def read_dead_letters(
             found.append(
                 DeadLetter(
                     n,
-                    _text(entry_id),
-                    _text(fields.get(b"why", b"")),
-                    _text(fields.get(b"from", b"")),
+                    text(entry_id),
+                    text(fields.get(b"why", b"")),
+                    text(fields.get(b"from", b"")),
                     fields.get(EVENT_FIELD, b""),
                 )
             )

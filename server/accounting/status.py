@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING
 from server.accounting.queue import shard_keys, stream_status
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
+    from limits import AnyRedis
     from server.accounting.recorder import Recorder
 
 
 async def queue_status(
-    *, redis: Redis | None, namespace: str, local: Recorder | None = None
+    *, redis: AnyRedis | None, namespace: str, local: Recorder | None = None
 ) -> dict[str, object]:
     """The audit queue as this worker sees it.
 

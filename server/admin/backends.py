@@ -10,11 +10,10 @@ import asyncio
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from config import Settings
+from limits import REDIS_ERRORS
 from server.admin.output import table, to_json
+from server.redis_factory import open_redis
 from server.relay.backends import BackendRegistry, BackendState
 from server.relay.shared import read_in_flight
 
@@ -44,10 +43,10 @@ async def _in_flight(settings: Settings) -> dict[str, int] | None:
     """The running gateway's in-flight counts per backend; None when they cannot be read."""
     if settings.redis_url is None:
         return None
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=2.0)
+    redis = open_redis(settings, timeout=2.0, connect_timeout=1.0)
     try:
         return await read_in_flight(redis, settings.redis_namespace)
-    except RedisError:
+    except REDIS_ERRORS:
         return None
     finally:
         await redis.aclose()

@@ -36,7 +36,7 @@ from server.auth.invalidation import Invalidation, publish
 
 def _notifier(settings: Settings) -> Notify:
     async def notify(message: Invalidation) -> bool:
-        sent = await publish(settings.redis_url, settings.redis_namespace, message)
+        sent = await publish(settings, message)
         if settings.redis_url is not None and not sent:
             print(
                 "warning: could not announce the change over Redis; gateway workers see it "

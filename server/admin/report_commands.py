@@ -7,10 +7,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from config import Settings
+from limits import REDIS_ERRORS
 from server.accounting.ledger import BREAKDOWNS, Breakdown
 from server.accounting.queue import read_dead_letters
 from server.admin import output, report_output, reports, service
@@ -27,6 +25,7 @@ from server.admin.flags import (
     text,
     whole,
 )
+from server.redis_factory import open_redis
 
 DEAD_LETTER_LIMIT = 100
 TABLE_LIMIT = 100  # rows of an audit table when --limit is not given
@@ -104,12 +103,12 @@ class ReportCommands:
                     "dead letters are kept in Redis and REDIS_URL is not set (without Redis the "
                     "gateway logs each one: look for 'audit dead letter' in its log)"
                 )
-            client = Redis.from_url(settings.redis_url, socket_connect_timeout=2.0)
+            client = open_redis(settings, timeout=10.0, connect_timeout=2.0, retries=2)
             try:
                 return await read_dead_letters(
                     client, settings.redis_namespace, limit=limit or DEAD_LETTER_LIMIT
                 )
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 raise CliError(f"redis: {' '.join(str(exc).split())[:300]}") from exc
             finally:
                 await client.aclose()

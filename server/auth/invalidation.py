@@ -1,19 +1,27 @@
-"""Key-cache invalidation: the messages, their publisher (Redis pub/sub) and the subscribers."""
+"""Key-cache invalidation: the messages, their publisher (Redis pub/sub) and the subscribers.
+
+On a Redis Cluster a message published on any node reaches the subscribers of every node, so a
+worker subscribes on one node and, when that one fails, on the next.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import dataclass
 from typing import Literal
 
 from loguru import logger
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio import RedisCluster
+from redis.asyncio.client import PubSub
 from tortoise import connections
 from tortoise.exceptions import BaseORMException
 
+from config import Settings
+from limits import REDIS_ERRORS, AnyRedis
 from server.auth.keycache import KeyCache
+from server.redis_factory import open_servers
 
 
 def channel(namespace: str) -> str:
@@ -45,21 +53,25 @@ class Invalidation:
         return Invalidation(kind=kind, id=ident)
 
 
-async def publish(redis_url: str | None, namespace: str, message: Invalidation) -> bool:
+async def publish(settings: Settings, message: Invalidation) -> bool:
     """Announce a change to every worker of every replica; False without Redis.
 
-    Without Redis the embedded server notices changes by polling the database instead.
+    On a cluster it is published on the first startup node that answers: a message published
+    on any node reaches the subscribers of every node. Without Redis the embedded server
+    notices changes by polling the database instead.
     """
-    if redis_url is None:
+    if settings.redis_url is None:
         return False
-    client: Redis = Redis.from_url(redis_url)
-    try:
-        await client.publish(channel(namespace), message.encode())
-    except RedisError:
-        return False
-    finally:
-        await client.aclose()
-    return True
+    data = message.encode()
+    for client in open_servers(settings, timeout=2.0, connect_timeout=1.0, retries=1):
+        try:
+            await client.publish(channel(settings.redis_namespace), data)
+            return True
+        except REDIS_ERRORS as exc:
+            logger.info("invalidation not published ({})", type(exc).__name__)
+        finally:
+            await client.aclose()
+    return False
 
 
 _CHANGES = (
@@ -75,11 +87,26 @@ def apply(cache: KeyCache, message: Invalidation) -> None:
         cache.evict_tenant(message.id)
 
 
-async def listen_redis(redis: Redis, namespace: str, cache: KeyCache, ready: asyncio.Event) -> None:
+async def _subscriber(redis: AnyRedis, attempt: int) -> PubSub:
+    """A pub/sub connection; on a cluster, to one node, the next one after each failure
+    (workers start at different nodes, by pid, to spread the subscriptions)."""
+    if not isinstance(redis, RedisCluster):
+        return redis.pubsub(ignore_subscribe_messages=True)
+    await redis.initialize()  # the nodes are known once the client has its map
+    nodes = sorted(redis.get_nodes(), key=lambda node: node.name)
+    node = nodes[(os.getpid() + attempt) % len(nodes)]
+    return redis.pubsub(node=node, ignore_subscribe_messages=True)
+
+
+async def listen_redis(
+    redis: AnyRedis, namespace: str, cache: KeyCache, ready: asyncio.Event
+) -> None:
     """Follow the invalidation channel for ever; after a lost connection, clear the cache."""
+    attempt = 0
     while True:
-        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        pubsub: PubSub | None = None
         try:
+            pubsub = await _subscriber(redis, attempt)
             await pubsub.subscribe(channel(namespace))
             cache.clear()  # anything published while we were away is unknown
             ready.set()
@@ -90,14 +117,16 @@ async def listen_redis(redis: Redis, namespace: str, cache: KeyCache, ready: asy
                 parsed = Invalidation.decode(msg["data"])
                 if parsed is not None:
                     apply(cache, parsed)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             logger.warning("invalidation channel lost ({}); retrying", type(exc).__name__)
+            attempt += 1
             await asyncio.sleep(1.0)
         finally:
-            try:
-                await pubsub.aclose()
-            except (RedisError, OSError):
-                pass
+            if pubsub is not None:
+                try:
+                    await pubsub.aclose()
+                except REDIS_ERRORS:
+                    pass
 
 
 async def poll_database(cache: KeyCache, ready: asyncio.Event, interval: float = 1.0) -> None:

@@ -28,7 +28,7 @@ async def _database(worker: Worker) -> str:
 async def _redis(worker: Worker) -> str:
     if worker.redis is None:
         return NOT_CONFIGURED
-    await worker.redis.ping()
+    await worker.redis.ping()  # a cluster: every primary answers
     return "ok"
 
 

@@ -23,8 +23,7 @@ from server.relay.slots import Router, Slots
 from server.relay.upstream import make_client, request_headers
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
+    from limits import AnyRedis
     from server.observe.metrics import Metrics
 
 PROBE_TIMEOUT = 3.0
@@ -120,7 +119,7 @@ class BackendRegistry:
         return tiers(self.healthy(), model, skip)
 
     def router(
-        self, model: str | None, *, counted: bool = True, shared: Redis | None = None
+        self, model: str | None, *, counted: bool = True, shared: AnyRedis | None = None
     ) -> Router:
         """One request's route; `counted` when it runs a model (takes a slot, obeys caps).
 

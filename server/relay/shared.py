@@ -13,12 +13,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from redis.exceptions import RedisError
-
+from limits import REDIS_ERRORS, run_script
 from server.errors import Unavailable
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from limits import AnyRedis
 
 # KEYS[1] a backend's lease set (zset: lease id -> expiry in ms, Redis clock)
 # ARGV[1] lease id, ARGV[2] max_concurrent, ARGV[3] lease ttl in ms
@@ -51,7 +50,7 @@ def redis_errors() -> Iterator[None]:
     """Translate redis errors into a 503 that says what could not be checked."""
     try:
         yield
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise Unavailable(
             "backend capacity cannot be checked right now (Redis unreachable)",
             headers={"Retry-After": "1"},
@@ -71,7 +70,7 @@ def snapshot_key(namespace: str, worker: str) -> str:
 class SharedSlots:
     """Leases and snapshots of one worker, in one Redis namespace."""
 
-    def __init__(self, redis: Redis, namespace: str, ttl: float, worker: str) -> None:
+    def __init__(self, redis: AnyRedis, namespace: str, ttl: float, worker: str) -> None:
         self.redis = redis
         self.namespace = namespace
         self.ttl_ms = max(1, int(ttl * 1000))
@@ -82,9 +81,8 @@ class SharedSlots:
     async def take(self, backend: str, lease: str, cap: int) -> bool:
         """Take one of the backend's max_concurrent leases; False when all are held."""
         with redis_errors():
-            taken = await self._take(
-                keys=[leases_key(self.namespace, backend)], args=[lease, cap, self.ttl_ms]
-            )
+            keys = [leases_key(self.namespace, backend)]
+            taken = await run_script(self.redis, self._take, keys, [lease, cap, self.ttl_ms])
         return bool(taken)
 
     async def release(self, backend: str, lease: str) -> None:
@@ -95,9 +93,8 @@ class SharedSlots:
         """Renew the leases this worker holds and republish its counts."""
         for backend, leases in held.items():
             if leases:
-                await self._renew(
-                    keys=[leases_key(self.namespace, backend)], args=[self.ttl_ms, *leases]
-                )
+                keys = [leases_key(self.namespace, backend)]
+                await run_script(self.redis, self._renew, keys, [self.ttl_ms, *leases])
         await self.publish(counts)
 
     async def publish(self, counts: Mapping[str, int]) -> None:
@@ -111,7 +108,7 @@ class SharedSlots:
         await self.redis.delete(snapshot_key(self.namespace, self.worker))
 
 
-async def read_in_flight(redis: Redis, namespace: str) -> dict[str, int]:
+async def read_in_flight(redis: AnyRedis, namespace: str) -> dict[str, int]:
     """In-flight counts per backend, summed over every live worker of every replica."""
     total: dict[str, int] = {}
     keys = [key async for key in redis.scan_iter(match=snapshot_key(namespace, "*"), count=500)]

@@ -23,8 +23,7 @@ from server.relay.balance import choose
 from server.relay.shared import SharedSlots
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-
+    from limits import AnyRedis
     from server.relay.backends import BackendRegistry, BackendState
 
 POLL_INTERVAL = 0.1  # seconds between a waiter's looks at the shared leases
@@ -76,7 +75,7 @@ class Slots:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _publishing: bool = False
 
-    def share(self, redis: Redis | None) -> None:
+    def share(self, redis: AnyRedis | None) -> None:
         """Use this Redis for caps and snapshots from now on (the worker's one client)."""
         if redis is not None and self.shared is None:
             self.shared = SharedSlots(redis, self.namespace, self.lease_ttl, self.worker)

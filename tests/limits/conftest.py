@@ -1,4 +1,5 @@
-"""Fixtures for the limits tests: every test body runs against each backend."""
+"""Fixtures for the limits tests: every test body runs against each backend (in memory, one
+Redis, and a Redis Cluster of three masters the session starts)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
-from limits import KeySpace, Limits, LimitsBackend, MemoryLimits, RedisLimits, Subject
+from limits import AnyRedis, KeySpace, Limits, LimitsBackend, MemoryLimits, RedisLimits, Subject
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 UTC = ZoneInfo("UTC")
 
 
-async def read_events(client: Redis, namespace: str) -> list[bytes]:
+async def read_events(client: AnyRedis, namespace: str) -> list[bytes]:
     """The events of every audit stream of a namespace, shard by shard."""
     out: list[bytes] = []
     for stream in KeySpace(namespace).event_streams():
@@ -35,7 +36,14 @@ class Harness:
     kind: str
     namespace: str
     made: list[LimitsBackend] = field(default_factory=list)
-    clients: list[Redis] = field(default_factory=list)
+    clients: list[AnyRedis] = field(default_factory=list)
+    cluster_url: str | None = None  # kind "cluster": a node of it
+
+    def client(self) -> AnyRedis:
+        """A new client of this harness's Redis (one server, or the cluster)."""
+        if self.cluster_url is not None:
+            return RedisCluster.from_url(self.cluster_url)
+        return Redis.from_url(REDIS_URL)
 
     def make(self, **kwargs: Any) -> LimitsBackend:
         """A backend of this kind; Redis ones of one test share the test's namespace."""
@@ -43,7 +51,7 @@ class Harness:
         if self.kind == "memory":
             backend = MemoryLimits(**kwargs)
         else:
-            client = Redis.from_url(REDIS_URL)
+            client = self.client()
             self.clients.append(client)
             backend = RedisLimits(client, namespace=self.namespace, owns_client=False, **kwargs)
         self.made.append(backend)
@@ -58,7 +66,7 @@ class Harness:
                 backend.events.take(10**9)
                 out.extend(e.data for e in backend.events.pending())
             return out
-        client = Redis.from_url(REDIS_URL)
+        client = self.client()
         try:
             return await read_events(client, self.namespace)
         finally:
@@ -68,10 +76,10 @@ class Harness:
         """The audit queue's byte count (Redis: summed over the byte counters)."""
         if self.kind == "memory":
             return sum(b.events.size_bytes for b in self.made if isinstance(b, MemoryLimits))
-        client = Redis.from_url(REDIS_URL)
+        client = self.client()
         try:
             streams = KeySpace(self.namespace).event_streams()
-            values = await client.mget([s.bytes for s in streams])
+            values = [await client.get(s.bytes) for s in streams]  # one slot each
             return sum(int(v or 0) for v in values)
         finally:
             await client.aclose()
@@ -82,23 +90,25 @@ class Harness:
             for backend in self.made:
                 await backend.close()
             return
-        client = Redis.from_url(REDIS_URL)
+        client = self.client()
         try:
             keys = [k async for k in client.scan_iter(match=f"{self.namespace}:*", count=1000)]
-            if keys:
-                await client.delete(*keys)
+            for key in keys:  # one slot each
+                await client.delete(key)
         finally:
             await client.aclose()
 
 
-@pytest_asyncio.fixture(params=["memory", "redis"])
+@pytest_asyncio.fixture(params=["memory", "redis", "cluster"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     """One harness per backend kind, with a unique Redis namespace cleaned up afterwards."""
     h = Harness(kind=request.param, namespace=f"nzgw-test-{uuid.uuid4().hex}")
+    if h.kind == "cluster":
+        h.cluster_url = request.getfixturevalue("cluster_url")
     try:
         yield h
     finally:
-        if h.kind == "redis":
+        if h.kind != "memory":
             await h.wipe()
         for client in h.clients:
             await client.aclose()

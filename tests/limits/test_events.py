@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
 from limits import EVENT_SHARDS, Ask, KeySpace, Limits, MemoryLimits, Subject, Usage, shard_of
 
@@ -55,9 +54,7 @@ async def test_settle_without_event_appends_nothing(harness: Any, make_subject: 
     assert await harness.events() == [] and await harness.queued_bytes() == 0
 
 
-async def test_queue_over_its_bound_refuses_fail_closed(
-    harness: Any, make_subject: Make, redis_url: str
-) -> None:
+async def test_queue_over_its_bound_refuses_fail_closed(harness: Any, make_subject: Make) -> None:
     # 16 streams share the bound in Redis: 1600 bytes in all, 100 per shard
     backend = harness.make(events_max_bytes=1600)
     bound = 1600 if harness.kind == "memory" else 1600 // EVENT_SHARDS
@@ -80,7 +77,7 @@ async def test_queue_over_its_bound_refuses_fail_closed(
     if isinstance(backend, MemoryLimits):
         backend.events.ack(e.id for e in backend.events.pending())
     else:
-        client = Redis.from_url(redis_url)
+        client = harness.client()
         try:
             stream = KeySpace(harness.namespace).events(shard_of(s.tenant_id))
             await client.decrby(stream.bytes, settled * 40)

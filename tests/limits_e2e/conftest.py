@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REDIS_URL
 from tests.fake_ollama.runner import FakeOllama
-from tests.gateway import Gateway, cli, create_key, free_port, gateway_env
+from tests.gateway import Gateway, cli, create_key, free_port, gateway_env, replicas
 
 MODEL = "llama3.2"
 
@@ -67,14 +67,8 @@ def _reset_fake(fake: FakeOllama) -> None:
 def cluster(package_db: str, fake: FakeOllama) -> Iterator[Cluster]:
     """Two replicas of two workers each on one database and one Redis."""
     env = env_for(package_db, REDIS_URL, fake)
-    replicas = [Gateway(env, workers=2), Gateway(env, workers=2, migrate=False)]
-    try:
-        for gw in replicas:
-            gw.start()
-        yield Cluster(fake, replicas, env)
-    finally:
-        for gw in replicas:
-            gw.stop()
+    with replicas(env) as started:
+        yield Cluster(fake, started, env)
 
 
 class PrivateRedis:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from server.auth.throttle import FAILURES_PER_SOURCE
-from tests.gateway import Gateway, cli, create_key, gateway_env
+from tests.gateway import Gateway, cli, create_key, gateway_env, per_worker
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -54,23 +54,6 @@ async def _statuses(url: str, key: str, n: int) -> Counter[int]:
         return Counter(await asyncio.gather(*(one() for _ in range(n))))
 
 
-def _per_worker(url: str, key: str, workers: int = 2, tries: int = 400) -> dict[str, set[int]]:
-    """Statuses per worker (x-gateway-worker), on fresh connections until every worker answered."""
-    seen: dict[str, set[int]] = {}
-    for _ in range(tries):
-        r = httpx.get(
-            url + "/v1/usage",
-            headers={"Authorization": f"Bearer {key}", "Connection": "close"},
-            timeout=10,
-        )
-        seen.setdefault(r.headers["x-gateway-worker"], set()).add(r.status_code)
-        if len(seen) >= workers and _ > 20:
-            break
-        time.sleep(0.005)
-    assert len(seen) == workers, seen
-    return seen
-
-
 def _verifications(log: str) -> Counter[str]:
     """Argon2id verifications per worker pid, from the text log."""
     return Counter(re.findall(r"pid=(\d+) key verification", log))
@@ -82,12 +65,12 @@ def test_key_accepted_by_all_then_revoked_everywhere_within_a_second(
     cli(env, "create-tenant", "--name", "acme")
     key = create_key(env, "acme", "prod-server-1")
     for gw in replicas:  # every worker of each replica accepts (and so caches) the key
-        assert all(s == {200} for s in _per_worker(gw.url, key).values())
+        assert all(s == {200} for s in per_worker(gw.url, key).values())
         assert len(_verifications(gw.log())) == 2, gw.log()
     cli(env, "revoke-key", "--prefix", key[:11])
     time.sleep(1.0)
     for gw in replicas:
-        assert all(s == {401} for s in _per_worker(gw.url, key).values())
+        assert all(s == {401} for s in per_worker(gw.url, key).values())
 
 
 def test_verification_is_bounded_for_good_and_bad_secrets(

@@ -211,7 +211,7 @@ async def test_changes_are_published_over_redis(db: None, settings: Settings) ->
     pubsub = redis.pubsub()
     await pubsub.subscribe(channel(settings.redis_namespace))
     await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
-    notify = functools.partial(publish, settings.redis_url, settings.redis_namespace)
+    notify = functools.partial(publish, settings)
     await admin.create_tenant("acme")
     key = (await admin.create_key("acme", "k")).row
     await admin.revoke_key(key.prefix, notify=notify)

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from config import Backend, Settings
+from limits import AnyRedis
 from server.errors import Unavailable
 from server.relay.backends import BackendRegistry
 from server.relay.shared import leases_key, read_in_flight
@@ -24,9 +25,14 @@ def _refuse(request: httpx.Request) -> httpx.Response:
     raise AssertionError("these tests never send")
 
 
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
+@pytest.fixture(params=["redis", "cluster"])
+async def redis(request: pytest.FixtureRequest) -> AsyncIterator[AnyRedis]:
+    """One Redis, or a Redis Cluster (lease sets and snapshots on different nodes)."""
+    client: AnyRedis
+    if request.param == "cluster":
+        client = RedisCluster.from_url(request.getfixturevalue("cluster_url"))
+    else:
+        client = Redis.from_url(REDIS_URL)
     yield client
     await client.aclose()
 
@@ -52,7 +58,7 @@ async def worker(redis_namespace: str) -> AsyncIterator[Workers]:
 
 
 async def test_max_concurrent_holds_across_workers(
-    worker: Workers, redis: Redis, redis_namespace: str
+    worker: Workers, redis: AnyRedis, redis_namespace: str
 ) -> None:
     capped = Backend("gpu", "http://a", max_concurrent=3)
     one, two = worker(capped), worker(capped)
@@ -74,7 +80,7 @@ async def test_max_concurrent_holds_across_workers(
 
 
 async def test_a_waiter_is_served_when_another_worker_frees_a_slot(
-    worker: Workers, redis: Redis
+    worker: Workers, redis: AnyRedis
 ) -> None:
     capped = Backend("gpu", "http://a", max_concurrent=1)
     one, two = worker(capped), worker(capped, queue_timeout=3.0)
@@ -115,7 +121,7 @@ async def test_redis_down_is_503_for_a_capped_backend_and_leaves_no_count(
 
 
 async def test_snapshots_sum_the_workers_counts(
-    worker: Workers, redis: Redis, redis_namespace: str
+    worker: Workers, redis: AnyRedis, redis_namespace: str
 ) -> None:
     backends = (Backend("a", "http://a", group=0), Backend("b", "http://b", group=0))
     one, two = worker(*backends), worker(*backends)
@@ -135,7 +141,7 @@ async def test_snapshots_sum_the_workers_counts(
 
 
 async def test_leases_of_a_dead_worker_expire_and_live_ones_are_renewed(
-    worker: Workers, redis: Redis, redis_namespace: str
+    worker: Workers, redis: AnyRedis, redis_namespace: str
 ) -> None:
     capped = Backend("gpu", "http://a", max_concurrent=2)
     dead, alive, other = worker(capped), worker(capped), worker(capped)
