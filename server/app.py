@@ -12,8 +12,8 @@ from config import Settings
 from limits import LimitsBackend
 from routes import setup_routes
 from server.context import App, AppContext, GatewayRequest
+from server.http.middleware import setup_errors, setup_middleware
 from server.lifecycle import setup_listeners
-from server.middleware import setup_errors, setup_middleware
 
 APP_NAME = "neuronetz-gateway"
 

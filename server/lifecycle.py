@@ -18,13 +18,13 @@ from server.auth.authenticator import Authenticator
 from server.auth.invalidation import listen_redis, poll_database
 from server.auth.keycache import KeyCache
 from server.context import App, Worker
-from server.db import close_db, init_db
 from server.observe.logs import AccessLog, setup_logging
 from server.observe.metrics import Metrics, serve_exposition
 from server.observe.readiness import audit_detail
-from server.redis_factory import open_redis
 from server.relay.backends import BackendRegistry
 from server.relay.body import Rules
+from server.stores.database import close_db, init_db
+from server.stores.redis_clients import open_redis
 
 INVALIDATION_TASK = "nzgw-invalidation"
 RECORDER_TASK = "nzgw-recorder"

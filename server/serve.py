@@ -13,10 +13,10 @@ from sanic.worker.loader import AppLoader
 from config import Settings, SettingsError
 from config.settings import export_metrics_dir
 from server.app import create_app
-from server.connection import GatewayProtocol
-from server.db import run_migrations
+from server.http.connection import GatewayProtocol
 from server.observe.logs import setup_logging
 from server.observe.metrics import fresh_multiproc_dir, merged_registry, serve_exposition
+from server.stores.database import run_migrations
 
 
 def resolve(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aerich import Command
 
-from server.db import close_db, migrations_location, tortoise_config
+from server.stores.database import close_db, migrations_location, tortoise_config
 from tests.server.admin.operator import query
 
 USAGE_MODEL = "2_20261201210614_usage_by_model.py"

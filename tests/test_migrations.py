@@ -9,7 +9,7 @@ from pathlib import Path
 from aerich import Command
 
 from config import Settings
-from server.db import close_db, migrate, migrations_location, tortoise_config
+from server.stores.database import close_db, migrate, migrations_location, tortoise_config
 
 
 async def _pending_changes(database_url: str, location: Path) -> str | None:

@@ -18,9 +18,9 @@ from loguru import logger
 from config import Settings
 from server.accounting.queue import StreamSource
 from server.accounting.writer import Writer
-from server.db import close_db, init_db
 from server.observe.logs import setup_logging
-from server.redis_factory import open_redis
+from server.stores.database import close_db, init_db
+from server.stores.redis_clients import open_redis
 
 WRITER_PROCESS = "AuditWriter"
 

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 from config import Settings
 from limits import REDIS_ERRORS
 from server.admin.output import table, to_json
-from server.redis_factory import open_redis
 from server.relay.backends import BackendRegistry, BackendState
 from server.relay.shared import read_in_flight
+from server.stores.redis_clients import open_redis
 
 HEADERS = (
     "NAME",

@@ -15,7 +15,6 @@ from tortoise.exceptions import BaseORMException
 
 from config import Settings, SettingsError
 from models import KeyStatus, TenantStatus
-from server import db
 from server.admin import front, output, service
 from server.admin.flags import (
     CliError,
@@ -32,6 +31,7 @@ from server.admin.flags import (
 from server.admin.report_commands import ReportCommands
 from server.admin.service import AdminError, Changes, Keep, Notify
 from server.auth.invalidation import Invalidation, publish
+from server.stores import database as db
 
 
 def _notifier(settings: Settings) -> Notify:

@@ -25,7 +25,7 @@ from server.admin.flags import (
     text,
     whole,
 )
-from server.redis_factory import open_redis
+from server.stores.redis_clients import open_redis
 
 DEAD_LETTER_LIMIT = 100
 TABLE_LIMIT = 100  # rows of an audit table when --limit is not given

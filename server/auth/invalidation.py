@@ -21,7 +21,7 @@ from tortoise.exceptions import BaseORMException
 from config import Settings
 from limits import REDIS_ERRORS, AnyRedis
 from server.auth.keycache import KeyCache
-from server.redis_factory import open_servers
+from server.stores.redis_clients import open_servers
 
 
 def channel(namespace: str) -> str:

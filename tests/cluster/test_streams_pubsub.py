@@ -18,7 +18,7 @@ from limits import KeySpace
 from server.accounting.queue import StreamSource
 from server.auth.invalidation import Invalidation, channel, listen_redis, publish
 from server.auth.keycache import KeyCache
-from server.redis_factory import open_redis
+from server.stores.redis_clients import open_redis
 from tests.redis_cluster import LocalCluster
 
 

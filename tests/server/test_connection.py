@@ -11,7 +11,7 @@ import pytest
 
 from config import Backend, Settings
 from server.app import create_app
-from server.connection import GatewayProtocol
+from server.http.connection import GatewayProtocol
 from tests.inprocess import serving
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from config import Settings
-from server.db import ensure_sqlite_file, migrate
+from server.stores.database import ensure_sqlite_file, migrate
 from tests.fake_ollama.runner import FakeOllama
 from tests.gateway import Gateway, cli, create_key, gateway_env
 

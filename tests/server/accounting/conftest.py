@@ -15,7 +15,7 @@ from models import ApiKey, Tenant
 from server.accounting.event import encode_event
 from server.accounting.queue import ShardKeys, shard_keys
 from server.accounting.record import RequestRecord
-from server.db import database
+from server.stores.database import database
 from tests.conftest import REDIS_URL
 
 

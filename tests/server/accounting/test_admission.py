@@ -14,8 +14,8 @@ from limits import Ask, Limits, RedisLimits
 from models import ApiKey, Tenant, UsageDaily
 from server.accounting.admission import admit, settle, subject_of, usage_of
 from server.auth.principal import Principal, build_principal
-from server.db import database
 from server.errors import RateLimited, Unavailable
+from server.stores.database import database
 from tests.conftest import REDIS_URL
 
 UTC_ZONE = Settings().tz

@@ -20,14 +20,14 @@ from server.accounting.ledger import (
     per_group,
     usage_by,
 )
-from server.db import database
+from server.stores.database import database
 
 
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[None]:
     async with database(settings):
         yield
-    # server.db.close_db() leaves Tortoise's global context set, so a second database() in
+    # server.stores.database.close_db() leaves Tortoise's global context set, so a second database() in
     # this process would fail; Tortoise.close_connections() clears it.
     await Tortoise.close_connections()
 

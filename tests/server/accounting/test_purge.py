@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from config import Settings
 from models import PromptLog
 from server.accounting.purge import purge_expired_prompts
-from server.db import database
+from server.stores.database import database
 
 
 async def test_only_expired_prompt_logs_are_purged_in_batches(settings: Settings) -> None:

@@ -14,7 +14,7 @@ from config import Settings
 from models import AuditEvent
 from server.accounting.record import RequestRecord
 from server.accounting.recorder import Recorder
-from server.db import database, migrate
+from server.stores.database import database, migrate
 from tests.server.accounting.test_writer import until
 
 

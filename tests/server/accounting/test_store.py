@@ -14,7 +14,7 @@ from config import Settings
 from models import ApiKey, AuditEvent, PromptLog, Tenant, UsageDaily
 from server.accounting.record import PromptRecord, RequestRecord
 from server.accounting.store import StoreUnavailable, store
-from server.db import database, migrate
+from server.stores.database import database, migrate
 
 DAY = "2026-11-30"
 

@@ -17,7 +17,7 @@ from models import ApiKey, AuditEvent, PromptLog, UsageDaily
 from server.accounting.queue import GROUP, StreamSource, read_dead_letters
 from server.accounting.source import Entry
 from server.accounting.writer import Writer
-from server.db import database
+from server.stores.database import database
 from tests.proxy import Proxy
 from tests.server.accounting.conftest import Streams, event
 

@@ -19,7 +19,7 @@ from models import PromptLog
 from server.accounting.queue import shard_keys
 from server.accounting.record import PromptRecord, RequestRecord
 from server.accounting.store import store
-from server.db import database
+from server.stores.database import database
 from tests.server.admin.operator import REDIS_URL, Operator, base_env
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

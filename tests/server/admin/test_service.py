@@ -17,7 +17,7 @@ from server.admin import service as admin
 from server.admin.service import AdminError, Changes
 from server.auth.apikey import parse_key, verify_key
 from server.auth.invalidation import Invalidation, channel, publish
-from server.db import database
+from server.stores.database import database
 
 
 class Recorder:
@@ -35,7 +35,7 @@ class Recorder:
 async def db(settings: Settings) -> AsyncIterator[None]:
     async with database(settings):
         yield
-    await Tortoise.close_connections()  # clears the global context server.db leaves set
+    await Tortoise.close_connections()  # clears the global context server.stores.database leaves set
 
 
 async def test_create_tenant_and_duplicates(db: None) -> None:

@@ -15,8 +15,8 @@ from server.auth.authenticator import Authenticator
 from server.auth.keycache import KeyCache
 from server.auth.principal import Principal
 from server.auth.throttle import FAILURES_PER_SOURCE
-from server.db import database
 from server.errors import Unauthorized
+from server.stores.database import database
 
 
 def _auth() -> Authenticator:

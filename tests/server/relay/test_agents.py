@@ -22,7 +22,7 @@ from server.admin import service
 from server.admin.service import Changes
 from server.app import create_app
 from server.context import App
-from server.db import database
+from server.stores.database import database
 from tests.fake_ollama.app import create_app as create_fake
 from tests.fake_ollama.models import DEFAULT_MODELS
 from tests.fake_ollama.state import Config

@@ -21,7 +21,7 @@ from server.admin import service
 from server.admin.service import Changes
 from server.app import create_app
 from server.context import App
-from server.db import database
+from server.stores.database import database
 from tests.conftest import REDIS_URL
 from tests.fake_ollama.app import create_app as create_fake
 from tests.fake_ollama.models import DEFAULT_MODELS

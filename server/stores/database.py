@@ -15,7 +15,7 @@ from tortoise import Tortoise
 
 from config import Settings, SettingsError
 
-MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_ROOT = Path(__file__).resolve().parents[2] / "migrations"  # beside server/
 _LOCK_ID = int.from_bytes(hashlib.sha256(b"neuronetz-gateway:migrate").digest()[:7], "big")
 
 
@@ -34,7 +34,10 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 def migrations_location(database_url: str) -> Path:
     """Where the migrations for this database's dialect live."""
     dialect = "sqlite" if database_url.startswith("sqlite") else "postgres"
-    return MIGRATIONS_ROOT / dialect
+    location = MIGRATIONS_ROOT / dialect
+    if not location.is_dir():  # a packaging mistake must not look like "nothing to apply"
+        raise RuntimeError(f"the {dialect} migrations are missing (looked in {location})")
+    return location
 
 
 def ensure_sqlite_file(database_url: str) -> None:

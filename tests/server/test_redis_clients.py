@@ -9,7 +9,7 @@ from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 
 from config import Settings
 from limits import REDIS_ERRORS
-from server.redis_factory import POOL_SIZE, open_redis
+from server.stores.redis_clients import POOL_SIZE, open_redis
 from tests.conftest import REDIS_URL
 from tests.gateway import free_port
 

@@ -1,0 +1,1 @@
+"""Where the gateway keeps things: the database (Tortoise, migrations) and Redis clients."""
