@@ -1,1 +1,1 @@
-"""The gateway: app factory, worker lifecycle and middleware, and auth, relay, accounting, admin."""
+"""The gateway: app factory and worker lifecycle; http, stores, auth, relay, accounting, observe, admin."""

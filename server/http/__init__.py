@@ -1,1 +1,1 @@
-"""HTTP at the edge: the connection protocol, and the middleware that opens and closes every request."""
+"""HTTP at the edge: the connection protocol and the middleware opening and closing requests."""
