@@ -22,7 +22,7 @@ run: install
 ## test: install with test extras and run the whole suite (needs PostgreSQL and Redis)
 test: install-test
 	$(BIN)/python tests/preflight.py
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: install-test
 	$(BIN)/ruff check .

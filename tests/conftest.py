@@ -72,3 +72,16 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     of one of its nodes. Tests that kill nodes start their own (tests/cluster)."""
     with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
         yield f"redis://127.0.0.1:{cluster.ports[0]}"
+
+
+# Packages whose tests share package-scoped servers (a gateway, a cluster): under xdist they run
+# on one worker, so each server starts once; every other test file is a group of its own.
+SHARED_SERVERS = ("tests/routes/", "tests/limits_e2e/", "tests/cluster/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for `--dist loadgroup` (make test): by package where servers are shared."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        group = next((p for p in SHARED_SERVERS if path.startswith(p)), path)
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from server.relay.backends import PROBE_AGENT
+from tests import dbs
 from tests.conftest import REDIS_URL
 from tests.fake_ollama.runner import FakeOllama
 from tests.gateway import Gateway, cli, create_key, gateway_env
@@ -54,10 +55,18 @@ def make_env(
 
 
 @pytest.fixture(scope="package")
-def stack(package_db: str) -> Iterator[Stack]:
+def routes_db(pg_template: str) -> Iterator[str]:
+    """This package's own database (a package may be entered more than once under xdist)."""
+    url = dbs.create_database(pg_template)
+    yield url
+    dbs.drop_database(url)
+
+
+@pytest.fixture(scope="package")
+def stack(routes_db: str) -> Iterator[Stack]:
     """The fake with a backend token, the gateway in front of it, and three keys."""
     with FakeOllama() as fake:
-        env = make_env(package_db, [{"name": "main", "url": fake.url, "token": BACKEND_TOKEN}])
+        env = make_env(routes_db, [{"name": "main", "url": fake.url, "token": BACKEND_TOKEN}])
         cli(env, "create-tenant", "--name", "acme")
         cli(env, "create-tenant", "--name", "slow", "--rpm", "1")
         key = create_key(env, "acme", "all")

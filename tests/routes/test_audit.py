@@ -40,30 +40,30 @@ def wait_rows(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
     return found
 
 
-def test_audit_event_and_prompt_log(stack: Stack, fake: FakeOllama, package_db: str) -> None:
+def test_audit_event_and_prompt_log(stack: Stack, fake: FakeOllama, routes_db: str) -> None:
     cli(stack.env, "create-tenant", "--name", "audited")
     key = create_key(stack.env, "audited", "logged", "--log-prompts", "true")
     answer = httpx.post(stack.url + "/api/chat", json=CHAT, headers=stack.auth(key))
     rid = answer.headers["x-request-id"]
     body = answer.json()
-    (event,) = wait_rows(package_db, "SELECT * FROM audit_events WHERE request_id = $1", rid)
+    (event,) = wait_rows(routes_db, "SELECT * FROM audit_events WHERE request_id = $1", rid)
     assert (event["status"], event["backend"], event["model"]) == (200, "main", "llama3.2")
     assert event["prompt_tokens"] == body["prompt_eval_count"]
     assert event["completion_tokens"] == body["eval_count"]
     assert event["tokens_estimated"] is False and event["ttfb_ms"] > 0
-    (log,) = wait_rows(package_db, "SELECT * FROM prompt_logs WHERE request_id = $1", rid)
+    (log,) = wait_rows(routes_db, "SELECT * FROM prompt_logs WHERE request_id = $1", rid)
     assert log["response_text"] == body["message"]["content"]
     assert "Why is the sky blue?" in log["request_body"]
 
 
-def test_no_prompt_log_without_opt_in(stack: Stack, fake: FakeOllama, package_db: str) -> None:
+def test_no_prompt_log_without_opt_in(stack: Stack, fake: FakeOllama, routes_db: str) -> None:
     answer = httpx.post(stack.url + "/api/chat", json=CHAT, headers=stack.auth())
     rid = answer.headers["x-request-id"]
-    wait_rows(package_db, "SELECT 1 FROM audit_events WHERE request_id = $1", rid)
-    assert rows(package_db, "SELECT 1 FROM prompt_logs WHERE request_id = $1", rid) == []
+    wait_rows(routes_db, "SELECT 1 FROM audit_events WHERE request_id = $1", rid)
+    assert rows(routes_db, "SELECT 1 FROM prompt_logs WHERE request_id = $1", rid) == []
 
 
-def test_refusals_and_listings_are_audited_too(stack: Stack, package_db: str) -> None:
+def test_refusals_and_listings_are_audited_too(stack: Stack, routes_db: str) -> None:
     cases = [
         ("GET", "/v1/models", stack.auth(), 200, None),
         ("GET", "/api/tags", stack.auth(), 200, None),
@@ -84,7 +84,7 @@ def test_refusals_and_listings_are_audited_too(stack: Stack, package_db: str) ->
         )
         assert r.status_code == status and r.headers["x-request-id"] == rid
         (event,) = wait_rows(
-            package_db, "SELECT * FROM audit_events WHERE client_request_id = $1", rid
+            routes_db, "SELECT * FROM audit_events WHERE client_request_id = $1", rid
         )
         assert (event["status"], event["error"], event["method"]) == (status, error, method)
         assert event["request_id"] == r.headers["x-gateway-request-id"] != rid
@@ -93,7 +93,7 @@ def test_refusals_and_listings_are_audited_too(stack: Stack, package_db: str) ->
     rid = f"audit-{uuid.uuid4().hex}"
     assert httpx.get(stack.url + "/healthz", headers={"x-request-id": rid}).status_code == 200
     time.sleep(1.5)  # probes are not audited
-    assert rows(package_db, "SELECT 1 FROM audit_events WHERE client_request_id = $1", rid) == []
+    assert rows(routes_db, "SELECT 1 FROM audit_events WHERE client_request_id = $1", rid) == []
 
 
 def _usage(stack: Stack, key: str, query: str, path: str = "/v1/usage") -> httpx.Response:
@@ -101,7 +101,7 @@ def _usage(stack: Stack, key: str, query: str, path: str = "/v1/usage") -> httpx
 
 
 def test_usage_by_day_month_and_model_for_the_calling_key(
-    stack: Stack, fake: FakeOllama, package_db: str
+    stack: Stack, fake: FakeOllama, routes_db: str
 ) -> None:
     cli(stack.env, "create-tenant", "--name", "usage-by")
     key = create_key(stack.env, "usage-by", "reporter")
