@@ -21,8 +21,12 @@ from httpx_aiohttp import AiohttpTransport
 from config import Backend, Settings
 from server.errors import BadGateway, GatewayTimeout, Unavailable
 
-POOL_CONNECTIONS = 32
-POOL_KEEPALIVE = 16
+# Connections a worker may hold to one backend at once. Every request in flight holds one for
+# its whole answer (minutes for a long generation), so this caps a worker's streams per backend:
+# it must be far above what the limits and the backends' max_concurrent let through. aiohttp's
+# pool costs nothing for connections it does not open.
+POOL_CONNECTIONS = 4096
+POOL_KEEPALIVE = 64  # idle ones kept for reuse
 HOP_BY_HOP = frozenset(
     {
         "connection",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -29,6 +30,32 @@ def test_first_chunk_arrives_while_the_fake_still_paces(stack: Stack, fake: Fake
     assert first["done"] is False and rest[-1]["done"] is True
     assert total >= 8 * 0.25 * 0.9
     assert first_at < total - 1.0, (first_at, total)
+
+
+def test_many_concurrent_streams_all_start_at_once(stack: Stack, fake: FakeOllama) -> None:
+    """80 streams over two workers (40 each, more than a small upstream pool would hold): every
+    one's first chunk arrives before any of them ends."""
+    fake.configure(pace_ms=60, tokens=20)
+
+    async def one(client: httpx.AsyncClient) -> tuple[float, float]:
+        started = time.monotonic()
+        async with client.stream("POST", "/api/chat", json=CHAT, headers=stack.auth()) as r:
+            lines = r.aiter_lines()
+            await anext(lines)
+            first = time.monotonic() - started
+            async for _ in lines:
+                pass
+        return first, time.monotonic() - started
+
+    async def run() -> list[tuple[float, float]]:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(base_url=stack.url, timeout=60, limits=limits) as client:
+            return list(await asyncio.gather(*(one(client) for _ in range(80))))
+
+    times = asyncio.run(run())
+    latest_first = max(first for first, _ in times)
+    earliest_end = min(end for _, end in times)
+    assert latest_first < earliest_end, (latest_first, earliest_end)
 
 
 @pytest.mark.parametrize(
