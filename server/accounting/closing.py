@@ -106,14 +106,25 @@ async def close_request(request: GatewayRequest, status: int | None = None) -> N
     request_finished(worker.metrics, worker.access, record, route=route_of(request), tenant=tenant)
     event = encode_event(record)
     ticket = ctx.ticket
-    try:
-        if ticket is not None:  # the event goes with the usage it settles, in one call
-            appended = await settle(worker.limits, ticket, counted.total, event=event)
-        else:
-            appended = await worker.limits.record(event, shard_key=shard_key_of(ctx))
+    if ticket is None:
+        await _queue(worker, event, shard_key_of(ctx))
+        return
+    try:  # the event goes with the usage it settles, in one call
+        appended = await settle(worker.limits, ticket, counted.total, event=event)
     except LimitsUnavailable:
         appended = False
     if not appended:  # Redis away, or the request's reservation already gone: keep it here
+        worker.recorder.append(event)
+
+
+async def _queue(worker: Worker, event: bytes, shard_key: str) -> None:
+    """Queue the event of a request never admitted (one XADD); the worker keeps what Redis
+    could not take."""
+    try:
+        appended = await worker.limits.record(event, shard_key=shard_key)
+    except LimitsUnavailable:
+        appended = False
+    if not appended:
         worker.recorder.append(event)
 
 
@@ -140,10 +151,4 @@ def refusal_record(head: bytes, status: int, error: str, client_ip: str | None) 
 async def record_refusal(worker: Worker, record: RequestRecord) -> None:
     """Queue the event of a connection refused before it became a request (one XADD)."""
     request_finished(worker.metrics, worker.access, record, route="unmatched", tenant=None)
-    event = encode_event(record)
-    try:
-        appended = await worker.limits.record(event, shard_key=record.request_id)
-    except LimitsUnavailable:
-        appended = False
-    if not appended:
-        worker.recorder.append(event)
+    await _queue(worker, encode_event(record), record.request_id)

@@ -14,7 +14,6 @@ spelling of a field the backend reads can make its text free at admission.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -36,13 +35,6 @@ MAX_DEPTH = 64  # deeper parts are counted as their JSON size
 def estimate_tokens(chars: int) -> int:
     """About four characters per token; never 0 for non-empty text."""
     return math.ceil(max(0, chars) / 4)
-
-
-def values(obj: Mapping[str, Any], folded: str) -> Iterator[Any]:
-    """Every value of `obj` whose key folds to `folded` (Go would read the last of them)."""
-    for key, value in obj.items():
-        if fold(key) == folded:
-            yield value
 
 
 def _json_size(value: Any) -> int:

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from server.accounting.estimate import prompt_tokens, values
+from server.accounting.estimate import prompt_tokens
 from server.errors import BadRequest
-from server.relay.gofields import Fields, may_repeat, repeated_keys
+from server.relay.gofields import Fields, may_repeat, repeated_keys, values
 from server.relay.keepalive import capped_keep_alive
 from server.relay.modelnames import check_cloud, check_server_tools
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +29,13 @@ def fold(name: str) -> str:
     if name.isascii():
         return name.upper()
     return "".join(ch.upper() if ch.isascii() else _ASCII_FOLDS.get(ch, ch) for ch in name)
+
+
+def values(obj: Mapping[str, Any], folded: str) -> Iterator[Any]:
+    """Every value of `obj` whose key folds to `folded` (Go would read the last of them)."""
+    for key, value in obj.items():
+        if fold(key) == folded:
+            yield value
 
 
 class Fields:
