@@ -20,7 +20,7 @@ from server.relay import endings
 from server.relay.body import Kind
 from server.relay.framing import Records
 
-PREFETCH_FRACTION = 4  # ask for the next step when a quarter of this one is left
+PREFETCH_FRACTION = 2  # ask for the next step when half of this one is left
 
 
 class Sink(Protocol):
@@ -84,20 +84,39 @@ class Steps:
 async def send_records(
     raw: list[bytes], records: Records, steps: Steps, response: Sink, ctx: RequestContext
 ) -> bool:
-    """Send whole records while the reservation has room; False once the budget stops it."""
+    """Send whole records while the reservation has room; False once the budget stops it.
+
+    The records of one upstream chunk that fit go out in one write (a stream that fell behind
+    arrives in large chunks, and a write per record would keep it behind while the backend
+    runs ahead); what is ready is flushed before waiting for an extension.
+    """
     meter = records.meter
+    ready: list[bytes] = []
+    room = True
     for record in raw:
         before = meter.passed
         out = records.take(record)
-        if meter.passed > before and not await steps.room_for(meter.passed):
-            meter.passed = before  # this record is not sent, so it is not charged
-            return False
+        if meter.passed > before and meter.passed > steps.allowed:
+            await _flush(ready, response, ctx)
+            if not await steps.room_for(meter.passed):
+                meter.passed = before  # this record is not sent, so it is not charged
+                room = False
+                break
         if out:
-            ctx.sent_first_byte()
-            await response.send(out)
+            ready.append(out)
             records.sent(out)
         steps.prefetch(meter.passed)
-    return True
+    await _flush(ready, response, ctx)
+    return room
+
+
+async def _flush(ready: list[bytes], response: Sink, ctx: RequestContext) -> None:
+    """Send the records collected so far in one write."""
+    if ready:
+        ctx.sent_first_byte()
+        data = ready[0] if len(ready) == 1 else b"".join(ready)
+        ready.clear()
+        await response.send(data)
 
 
 def ending(
