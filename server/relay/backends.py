@@ -18,6 +18,7 @@ from loguru import logger
 
 from config import Backend, Settings
 from server.relay.balance import tiers
+from server.relay.direct import DirectClient
 from server.relay.modelnames import normalise_model
 from server.relay.slots import Router, Slots
 from server.relay.upstream import make_client, request_headers
@@ -36,7 +37,8 @@ class BackendState:
     """What this worker currently knows about one backend."""
 
     backend: Backend
-    client: httpx.AsyncClient
+    client: httpx.AsyncClient  # probes and the model catalog
+    direct: DirectClient | None = None  # relayed requests (None: they go through `client`)
     position: int = 0  # its place in OLLAMA_BACKENDS
     in_flight: int = 0  # this worker's requests on it now (those that run a model)
     credit: float = 0.0  # smooth weighted round robin: breaks ties between equal loads
@@ -62,6 +64,11 @@ class BackendState:
     def has(self, model: str) -> bool:
         """Whether the last model list names this model."""
         return normalise_model(model) in self.models
+
+    @property
+    def relay_client(self) -> httpx.AsyncClient | DirectClient:
+        """What relayed requests go through."""
+        return self.direct or self.client
 
 
 @dataclass
@@ -91,9 +98,14 @@ class BackendRegistry:
         transport: httpx.AsyncBaseTransport | None = None,
         metrics: Metrics | None = None,
     ) -> BackendRegistry:
-        """One state and one client per configured backend."""
+        """One state and its clients per configured backend (`transport`: tests relay through it)."""
         states = [
-            BackendState(b, make_client(b, settings, transport), position=i)
+            BackendState(
+                b,
+                make_client(b, settings, transport),
+                None if transport is not None else DirectClient(b, settings),
+                position=i,
+            )
             for i, b in enumerate(settings.backends)
         ]
         timeout = min(PROBE_TIMEOUT, settings.upstream_connect_timeout + 1.0)
@@ -207,7 +219,8 @@ class BackendRegistry:
     async def aclose(self) -> None:
         """Give back shared leases, then close every client."""
         await self.slots.aclose()
-        await asyncio.gather(*(s.client.aclose() for s in self.states), return_exceptions=True)
+        clients = [s.client for s in self.states] + [s.direct for s in self.states if s.direct]
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
 
 def model_names(tags: Any) -> list[str]:

@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from loguru import logger
 
 from limits import Ask, OutputKind
@@ -22,6 +21,7 @@ from server.relay.framing import Records, forwarder
 from server.relay.modelnames import check_cloud
 from server.relay.stepping import Steps, ending, send_records
 from server.relay.upstream import (
+    Answer,
     BackendBusy,
     BackendDown,
     response_headers,
@@ -122,7 +122,7 @@ async def _forward(
             with registry.sending(candidate):
                 try:
                     upstream = await send(
-                        candidate.client,
+                        candidate.relay_client,
                         candidate.backend,
                         request.method,
                         url,
@@ -156,7 +156,7 @@ async def _stream(
     worker: Worker,
     target: Target,
     candidate: BackendState,
-    upstream: httpx.Response,
+    upstream: Answer,
 ) -> None:
     """Send the upstream status, headers and body on, chunk by chunk."""
     ctx.backend = candidate.name
@@ -223,7 +223,7 @@ async def _stream(
 
 
 async def _stepped(
-    upstream: httpx.Response, records: Records, steps: Steps, response: Any, ctx: RequestContext
+    upstream: Answer, records: Records, steps: Steps, response: Any, ctx: RequestContext
 ) -> bool:
     """Relay a stepped stream in whole records; False when the budget stopped it."""
     async for chunk in upstream.aiter_raw():

@@ -1,6 +1,7 @@
 """Upstream HTTP: one httpx client per backend, header filtering, httpx errors translated.
 
-httpx errors never travel past this module; `upstream_errors()` turns them into
+Relayed requests go through `DirectClient` (aiohttp) unless a test injected an httpx transport;
+both answers read alike (`Answer`). httpx and aiohttp errors never travel past this module; `upstream_errors()` turns them into
     BackendDown (BadGateway, 502)   connection refused / connect timeout: fail over is safe
     BackendBusy (Unavailable, 503)  Ollama's own "server busy" answer (its queue is full), read
                                     by `send()` before any byte went out: fail over is safe
@@ -13,19 +14,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Protocol
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from config import Backend, Settings
 from server.errors import BadGateway, GatewayTimeout, Unavailable
+from server.relay.direct import POOL_CONNECTIONS, DirectClient
 
-# Connections a worker may hold to one backend at once. Every request in flight holds one for
-# its whole answer (minutes for a long generation), so this caps a worker's streams per backend:
-# it must be far above what the limits and the backends' max_concurrent let through. aiohttp's
-# pool costs nothing for connections it does not open.
-POOL_CONNECTIONS = 4096
 POOL_KEEPALIVE = 64  # idle ones kept for reuse
 HOP_BY_HOP = frozenset(
     {
@@ -58,6 +57,28 @@ RESPONSE_DROP = HOP_BY_HOP | {"content-length", "content-encoding", "server", "d
 
 BUSY_ANSWER = b"server busy, please try again"  # Ollama's 503 when OLLAMA_MAX_QUEUE is full
 SNIFF_BYTES = 4096  # how much of a 503 body is read to tell a busy answer
+
+
+class Answer(Protocol):
+    """A backend's answer whose body is still to be read (httpx's Response reads alike)."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The response headers."""
+
+    @property
+    def is_success(self) -> bool:
+        """A 2xx status."""
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body as it arrives."""
+
+    async def aclose(self) -> None:
+        """Release the connection."""
 
 
 class BackendDown(BadGateway):
@@ -123,7 +144,7 @@ def request_headers(incoming: Mapping[str, str], backend: Backend) -> dict[str, 
 GATEWAY_HEADER_PREFIXES = ("x-gateway-", "x-ratelimit-", "x-should-retry", "x-request-id")
 
 
-def response_headers(upstream: httpx.Headers) -> dict[str, str]:
+def response_headers(upstream: Mapping[str, str]) -> dict[str, str]:
     """Upstream response headers that may be passed to the client (content type included)."""
     drop = RESPONSE_DROP | _connection_named(upstream)
     return {
@@ -133,28 +154,42 @@ def response_headers(upstream: httpx.Headers) -> dict[str, str]:
     }
 
 
+# Nothing reached the backend: another may be tried. (aiohttp's connection timeout is also one
+# of its ServerTimeoutErrors, so this is checked first.)
+_UNREACHABLE = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
+)
+_TIMEOUT = (httpx.TimeoutException, aiohttp.ServerTimeoutError)
+
+
 @contextmanager
 def upstream_errors(backend: Backend) -> Iterator[None]:
-    """Translate httpx exceptions into gateway errors naming the backend (never its token)."""
+    """Translate httpx and aiohttp exceptions into gateway errors naming the backend."""
     try:
         yield
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+    except _UNREACHABLE as exc:
         raise BackendDown(f"backend {backend.name} is unreachable") from exc
     except httpx.PoolTimeout as exc:
         raise Unavailable(f"backend {backend.name} has no free connection") from exc
-    except httpx.TimeoutException as exc:
+    except _TIMEOUT as exc:
         raise GatewayTimeout(f"backend {backend.name} did not answer in time") from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, aiohttp.ClientError) as exc:
         raise BadGateway(f"backend {backend.name} failed: {type(exc).__name__}") from exc
 
 
-class _Replay(httpx.AsyncByteStream):
-    """A response body whose first bytes were already read: those, then the rest."""
+class _Replay:
+    """An answer whose first bytes were already read: those, then the rest."""
 
-    def __init__(self, head: bytes, rest: AsyncIterator[bytes], source: httpx.Response) -> None:
-        self._head, self._rest, self._source = head, rest, source
+    def __init__(self, source: Answer, head: bytes, rest: AsyncIterator[bytes]) -> None:
+        self._source, self._head, self._rest = source, head, rest
+        self.status_code = source.status_code
+        self.headers = source.headers
+        self.is_success = source.is_success
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
         if self._head:
             yield self._head
         async for chunk in self._rest:
@@ -169,10 +204,10 @@ async def _nothing() -> AsyncIterator[bytes]:
     yield  # pragma: no cover - makes this an empty async generator
 
 
-async def _unless_busy(response: httpx.Response, backend: Backend) -> httpx.Response:
+async def _unless_busy(response: Answer, backend: Backend) -> Answer:
     """Raise BackendBusy for Ollama's busy answer; any other 503 is passed on unchanged."""
-    if response.is_stream_consumed:  # a body read already (a test transport's bytes)
-        head, rest = response.content, _nothing()
+    if isinstance(response, httpx.Response) and response.is_stream_consumed:
+        head, rest = response.content, _nothing()  # a body read already (a test transport's)
     else:
         head, rest = b"", response.aiter_raw()
         async for chunk in rest:
@@ -185,29 +220,30 @@ async def _unless_busy(response: httpx.Response, backend: Backend) -> httpx.Resp
             f"server busy, please try again: backend {backend.name} is full",
             headers={"Retry-After": "1"},
         )
-    stream = _Replay(head, rest, response)
-    return httpx.Response(
-        response.status_code, headers=response.headers, stream=stream, request=response.request
-    )
+    return _Replay(response, head, rest)
 
 
 async def send(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | DirectClient,
     backend: Backend,
     method: str,
     url: str,
     incoming: Mapping[str, str],
     body: bytes | None,
-) -> httpx.Response:
-    """Send one request upstream and return its streamed response (status and headers read).
+) -> Answer:
+    """Send one request upstream and return its streamed answer (status and headers read).
 
     Raises BackendDown when the backend cannot be reached and BackendBusy when it answered
     Ollama's 503 "server busy"; nothing has reached the client then, so another may be tried.
     """
     with upstream_errors(backend):
         headers = request_headers(incoming, backend)
-        request = client.build_request(method, url, headers=headers, content=body)
-        response = await client.send(request, stream=True)
+        response: Answer
+        if isinstance(client, DirectClient):
+            response = await client.send(method, url, headers, body)
+        else:
+            request = client.build_request(method, url, headers=headers, content=body)
+            response = await client.send(request, stream=True)
         if response.status_code != 503:
             return response
         try:
