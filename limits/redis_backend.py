@@ -13,6 +13,7 @@ from redis import exceptions as rexc
 from redis.commands.core import AsyncScript
 
 from limits.keyspace import EVENT_SHARDS, EventStream, KeySpace
+from limits.pipe import ScriptPipe
 from limits.policy import OUTPUT_KINDS, Admission, Ask, Extension, Subject, Ticket, Usage
 from limits.protocol import NON_STREAM_OUTPUT_CAP, OUTPUT_RESERVE_STEP, LimitsUnavailable
 from limits.redis_client import UNAVAILABLE, AnyRedis, run_script
@@ -72,6 +73,8 @@ class RedisLimits:
     ) -> None:
         self._tune = Tuning(lease_ttl, output_step, non_stream_cap, events_max_bytes)
         self._client = client
+        # script calls on one server over plain TCP skip redis-py's per-call machinery
+        self._scripts_via: AnyRedis | ScriptPipe = ScriptPipe.for_client(client) or client
         self._tz = tz
         self._keys = KeySpace(namespace)
         # the bound is shared evenly by the shards' streams
@@ -96,7 +99,7 @@ class RedisLimits:
         """EVALSHA straight away (the Script wrapper costs a type check per call); a Redis
         (or cluster node) that lost its script cache gets the script by EVAL, on that node."""
         async with _translated():
-            return await run_script(self._client, self._scripts[name], keys, args)
+            return await run_script(self._scripts_via, self._scripts[name], keys, args)
 
     def _windows(self, now: float | None) -> tuple[float, str, str]:
         t = time.time() if now is None else now
@@ -215,6 +218,8 @@ class RedisLimits:
             await self._client.ping()
 
     async def close(self) -> None:
-        """Close the client if this backend owns it (the default)."""
+        """Close the script pipe, and the client if this backend owns it (the default)."""
+        if isinstance(self._scripts_via, ScriptPipe):
+            await self._scripts_via.aclose()
         if self._owns_client:
             await self._client.aclose()

@@ -1,4 +1,5 @@
-"""The Redis clients the backend runs on (one server or a Redis Cluster), and script calls on them.
+"""The Redis clients the backend runs on (one server or a Redis Cluster), and script calls on them
+(through a ScriptPipe where the server allows one).
 
 Both kinds take the same calls here: a script call names keys of one hash slot, which a
 cluster client sends to the node that owns it.
@@ -12,6 +13,8 @@ from typing import Any, TypeAlias
 from redis import exceptions as rexc
 from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
+
+from limits.pipe import ScriptPipe
 
 AnyRedis: TypeAlias = Redis | RedisCluster
 
@@ -39,7 +42,7 @@ def is_cluster(client: AnyRedis) -> bool:
 
 
 async def run_script(
-    client: AnyRedis, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]
+    client: AnyRedis | ScriptPipe, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]
 ) -> Any:
     """EVALSHA; where the node lost its script cache (a restart, SCRIPT FLUSH), EVAL it there.
 
@@ -47,9 +50,14 @@ async def run_script(
     EVALSHA finds it; unlike SCRIPT LOAD it goes only to the node of the keys' slot, and
     needs no other cluster node to answer.
     """
+    pipe = client if isinstance(client, ScriptPipe) else None
     try:
-        return await client.evalsha(script.sha, len(keys), *keys, *args)
+        if pipe is not None:
+            return await pipe.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        return await client.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[union-attr]
     except rexc.NoScriptError:
         body = script.script
         text = body if isinstance(body, str) else bytes(body).decode()
-        return await client.eval(text, len(keys), *keys, *args)
+        if pipe is not None:
+            return await pipe.execute("EVAL", text, len(keys), *keys, *args)
+        return await client.eval(text, len(keys), *keys, *args)  # type: ignore[union-attr]

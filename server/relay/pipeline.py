@@ -89,6 +89,11 @@ async def _relay(
     except asyncio.CancelledError:
         ctx.error = CLIENT_GONE
         raise
+    except Exception:  # a bug: the client gets a 500 (errors.py), and so does the record
+        if ctx.first_byte is None:
+            ctx.status = 500
+        ctx.error = "internal_error"
+        raise
 
 
 def _body(request: GatewayRequest, ctx: RequestContext) -> bytes | None:

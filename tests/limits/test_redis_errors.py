@@ -12,6 +12,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from limits import Ask, Limits, LimitsUnavailable, MemoryLimits, RedisLimits, Subject, Usage
+from limits.pipe import ScriptPipe
 
 pytestmark = pytest.mark.asyncio
 NOW = 1_795_000_000.0
@@ -84,7 +85,15 @@ async def test_one_round_trip_per_call(monkeypatch: pytest.MonkeyPatch, redis_ur
         sent.append(args[0])
         return await original(*args, **kwargs)
 
+    pipe_execute = ScriptPipe.execute
+
+    async def counting_pipe(pipe: ScriptPipe, *args: object) -> object:
+        sent.append(args[0])
+        return await pipe_execute(pipe, *args)
+
+    # script calls go through the backend's ScriptPipe (one plain-TCP server), else redis-py
     monkeypatch.setattr(client, "execute_command", counting)
+    monkeypatch.setattr(ScriptPipe, "execute", counting_pipe)
     try:
         subject = Subject("t-rt", "k", Limits(rpm=100, daily_tokens=10**6), Limits(tpm=10**6))
         await backend.seed(subject, Usage(0, 0, 0), Usage(0, 0, 0))

@@ -211,3 +211,18 @@ async def test_a_backend_timing_out_mid_answer_is_charged_the_reserved_output(
             assert (
                 event.completion_tokens == 4096 and event.tokens_estimated
             )  # NON_STREAM_OUTPUT_CAP
+
+
+async def test_a_bug_on_the_relay_path_is_a_500_and_recorded_as_one(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug, not an outage")
+
+    monkeypatch.setattr(stack.limits, "admit", broken)
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        r = await http.post("/api/chat", json=CHAT, headers=stack.auth)
+    assert r.status_code == 500 and r.json() == {"error": "internal gateway error"}
+    assert "bug" not in r.text
+    (event,) = await _flushed_events(stack.app)
+    assert (event.status, event.error) == (500, "internal_error")
