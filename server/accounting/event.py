@@ -17,6 +17,8 @@ from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
+
 from models import AuditEvent
 from server.accounting.record import PromptRecord, RequestRecord
 
@@ -132,7 +134,10 @@ def encode_event(rec: RequestRecord, *, prompt_max: int = PROMPT_MAX_CHARS) -> b
     data = _clean(_as_dict(rec), prompt_max)
     data["time"] = rec.time.astimezone(UTC).isoformat()
     data["v"] = VERSION
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return orjson.dumps(data)  # compact UTF-8; every text is storable (no lone surrogate)
+    except TypeError:  # an id past 64 bits: encoded all the same, the writer sets it aside
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
