@@ -24,6 +24,7 @@ from server.relay.upstream import (
     Answer,
     BackendBusy,
     BackendDown,
+    client_headers,
     response_headers,
     send,
     upstream_errors,
@@ -65,6 +66,7 @@ async def _relay(
     p = ctx.caller
     ctx.model = target.model
     try:
+        client_headers(request.headers)  # a header Ollama would refuse is refused uncharged
         if target.kind is not None:
             ctx.reading = parse(request.body, target.kind, worker.rules)
             ctx.model = ctx.reading.model

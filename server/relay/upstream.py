@@ -12,6 +12,7 @@ both answers read alike (`Answer`). httpx and aiohttp errors never travel past t
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Protocol
@@ -22,10 +23,11 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from config import Backend, Settings
-from server.errors import BadGateway, GatewayTimeout, Unavailable
+from server.errors import BadGateway, BadRequest, GatewayTimeout, Unavailable
 from server.relay.direct import POOL_CONNECTIONS, DirectClient
 
 POOL_KEEPALIVE = 64  # idle ones kept for reuse
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what an HTTP field value may not hold
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -127,11 +129,24 @@ def _connection_named(headers: Mapping[str, str]) -> set[str]:
     return {part.strip().lower() for part in value.split(",") if part.strip()}
 
 
-def request_headers(incoming: Mapping[str, str], backend: Backend) -> dict[str, str]:
-    """The client's headers minus credentials and hop-by-hop ones, plus the backend's own."""
+def client_headers(incoming: Mapping[str, str]) -> dict[str, str]:
+    """The client's headers that go upstream: credentials and hop-by-hop ones dropped.
+
+    A value with a control character (NUL, or any but a tab) is a 400 naming the header, as
+    Ollama's own HTTP server answers it; the relay checks this before admission.
+    """
     lowered = {k.lower(): v for k, v in incoming.items()}
     drop = REQUEST_DROP | _connection_named(lowered)
     out = {k: v for k, v in lowered.items() if k not in drop}
+    for name, value in out.items():
+        if _CONTROL.search(value):
+            raise BadRequest(f"header '{name}' has a control character in its value")
+    return out
+
+
+def request_headers(incoming: Mapping[str, str], backend: Backend) -> dict[str, str]:
+    """The client's headers minus credentials and hop-by-hop ones, plus the backend's own."""
+    out = client_headers(incoming)
     out["host"] = host_of(backend.url)
     out["accept-encoding"] = "identity"
     if backend.token:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -226,3 +227,29 @@ async def test_a_bug_on_the_relay_path_is_a_500_and_recorded_as_one(
     assert "bug" not in r.text
     (event,) = await _flushed_events(stack.app)
     assert (event.status, event.error) == (500, "internal_error")
+
+
+async def test_a_header_ollama_would_refuse_is_a_400_before_anything_is_charged(
+    stack: Stack,
+) -> None:
+    host, port = stack.url.removeprefix("http://").split(":")
+    body = json.dumps(CHAT).encode()
+    for surface, path in (("api", "/api/chat"), ("v1", "/v1/chat/completions")):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {stack.key}\r\n".encode()
+            + b"X-Trace: one\x00two\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        answer = await reader.read()
+        writer.close()
+        head, _, text = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400"), (surface, answer[:200])
+        assert b"header 'x-trace' has a control character" in text
+    relayed = [r for r in stack.fake_requests if "chat" in str(r["path"])]
+    assert relayed == []  # nothing reached the backend (its probes did)
+    events = await audit_events(stack.app, 2)
+    assert [(e.status, e.prompt_tokens, e.completion_tokens) for e in events] == [(400, 0, 0)] * 2
+    tenant_usage, key_usage = await stack.limits.usage(_subject(stack))
+    assert tenant_usage.day == key_usage.day == 0
