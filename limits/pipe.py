@@ -183,6 +183,14 @@ class ScriptPipe:
         finally:
             timer.cancel()
 
+    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
+        """EVALSHA, as redis-py's client takes it."""
+        return await self.execute("EVALSHA", sha, numkeys, *keys_and_args)
+
+    async def eval(self, script: str, numkeys: int, *keys_and_args: Any) -> Any:
+        """EVAL, as redis-py's client takes it."""
+        return await self.execute("EVAL", script, numkeys, *keys_and_args)
+
     @staticmethod
     def _expire(protocol: _Protocol, future: asyncio.Future[Any]) -> None:
         if not future.done():

@@ -50,14 +50,9 @@ async def run_script(
     EVALSHA finds it; unlike SCRIPT LOAD it goes only to the node of the keys' slot, and
     needs no other cluster node to answer.
     """
-    pipe = client if isinstance(client, ScriptPipe) else None
     try:
-        if pipe is not None:
-            return await pipe.execute("EVALSHA", script.sha, len(keys), *keys, *args)
-        return await client.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[union-attr]
+        return await client.evalsha(script.sha, len(keys), *keys, *args)
     except rexc.NoScriptError:
         body = script.script
         text = body if isinstance(body, str) else bytes(body).decode()
-        if pipe is not None:
-            return await pipe.execute("EVAL", text, len(keys), *keys, *args)
-        return await client.eval(text, len(keys), *keys, *args)  # type: ignore[union-attr]
+        return await client.eval(text, len(keys), *keys, *args)
